@@ -1,0 +1,37 @@
+# tmip_ryu: set up, test and demonstrate Transparent Mobile IP on Ryu.
+# Every target that needs the machine set up depends on `setup`, which is
+# idempotent: a second run changes nothing and takes about a second.
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: setup packages venv ovs test test-unit test-integration demo \
+	bench clean
+
+setup: packages venv ovs
+
+packages:
+	@sh scripts/install-debian-packages.sh
+
+venv: packages
+	@sh scripts/setup-venv.sh
+
+ovs: packages
+	@sh scripts/start-ovs.sh
+
+# Every test: unit tests, then integration tests on real OVS and Mininet.
+test: setup
+	@sh scripts/check-root.sh "make test"
+	$(PYTEST) tests
+
+# Unit tests only: no root, no Open vSwitch, a few seconds.
+test-unit:
+	$(PYTEST) -m "not integration" tests
+
+test-integration: setup
+	@sh scripts/check-root.sh "make test-integration"
+	$(PYTEST) -m integration tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

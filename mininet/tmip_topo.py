@@ -1,0 +1,556 @@
+"""TMip cells in Mininet: topology, node classes, host moves and CLI.
+
+This file holds:
+- ``TmipTopo``: N cells (userspace OVS bridges, dpid = cell) with mobile
+  hosts, a core switch joining them, an uplink from every cell to one
+  Linux router and an external correspondent behind that router;
+- ``MobileHost``, ``CorrespondentHost`` and ``UplinkRouter``, the node
+  classes the topology uses;
+- ``build_network`` and ``attach_controller`` for Python callers, and
+  ``controller_config``, the ``[tmip]`` file for a built network;
+- ``move``, which moves a host's link from one switch to another;
+- ``TmipCLI``, Mininet's CLI with the commands ``move``, ``dhcp``,
+  ``leases`` and ``tmipconf``.
+
+It also works as a custom file for Debian's ``mn``::
+
+    mn --custom mininet/tmip_topo.py --topo tmip,3 \\
+        --controller remote,ip=127.0.0.1,port=6653
+
+``mn`` runs this file with ``exec`` and copies every top-level name into
+its own globals, so the names here avoid those ``mn`` uses, and ``CLI``
+is set on purpose: ``mn`` opens that class as its CLI.
+"""
+
+import inspect
+import ipaddress
+import os
+import subprocess
+import sys
+import tempfile
+
+from mininet.cli import CLI as MininetCLI
+from mininet.log import error as log_error, info as log_info
+from mininet.net import Mininet
+from mininet.node import Host, Node, OVSSwitch
+from mininet.topo import Topo
+
+
+def _this_directory():
+    """Return the folder of this file, also when ``mn`` exec's it."""
+    path = globals().get('__file__')
+    if not path:
+        # ``mn --custom`` compiles the file with its path as the code's
+        # file name but sets no __file__.
+        path = inspect.currentframe().f_code.co_filename
+    return os.path.dirname(os.path.abspath(path))
+
+
+MININET_DIR = _this_directory()
+if MININET_DIR not in sys.path:
+    sys.path.insert(0, MININET_DIR)
+
+import tmip_dhcp  # noqa: E402  (found through the path set just above)
+
+CORE_DPID = 254
+UPLINK_PORT = 1
+CORE_PORT = 2
+FIRST_HOST_PORT = 3
+EXTERNAL_NETWORK = ipaddress.IPv4Network('203.0.113.0/24')
+EXTERNAL_ROUTER_ADDRESS = '203.0.113.1'
+EXTERNAL_HOST_ADDRESS = '203.0.113.10'
+OPENFLOW_VERSIONS = 'OpenFlow13,OpenFlow14'
+MAX_INTERFACE_NAME = 15
+
+
+def cell_pool(cell):
+    """Return the default address pool of a cell, 10.<cell>.0.0/16."""
+    return ipaddress.IPv4Network('10.%d.0.0/16' % cell)
+
+
+def uplink_addresses(cell):
+    """Return (cell side, router side) of a cell's uplink /30 as text."""
+    return '172.16.%d.1' % cell, '172.16.%d.2' % cell
+
+
+def host_mac(number):
+    """Return the MAC address of mobile host number ``number``."""
+    high, low = divmod(number, 256)
+    return '02:00:00:01:%02x:%02x' % (high, low)
+
+
+def hosts_per_cell(spec, cells):
+    """Return a list with the number of hosts in each cell.
+
+    ``spec`` is one number for every cell, a list, or text such as
+    ``'2:1:1'`` (the form ``mn --topo tmip,3,hosts=2:1:1`` passes).
+    """
+    if isinstance(spec, int):
+        counts = [spec] * cells
+    elif isinstance(spec, str):
+        counts = [int(part) for part in spec.split(':')]
+    else:
+        counts = [int(count) for count in spec]
+    if len(counts) != cells:
+        raise ValueError('hosts: %r gives %d counts for %d cells'
+                         % (spec, len(counts), cells))
+    if any(count < 0 for count in counts):
+        raise ValueError('hosts: %r has a negative count' % (spec,))
+    return counts
+
+
+def run_checked(*args):
+    """Run a command in the root namespace; return its output as text."""
+    result = subprocess.run(args, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError('%s failed (exit %d): %s' % (
+            ' '.join(args), result.returncode, result.stderr.strip()))
+    return result.stdout
+
+
+def checksum_offload_off(node, intf):
+    """Turn TX and RX checksum offload off on one of the node's veths.
+
+    The userspace datapath forwards what a veth hands it as is, so with
+    offload on a TCP segment leaves with a checksum still to be filled in
+    and the receiver drops it: ping works, TCP stalls.
+    """
+    output = node.cmd('ethtool -K %s tx off rx off; echo "exit=$?"' % intf)
+    if 'exit=0' not in output:
+        raise RuntimeError('ethtool -K %s tx off rx off failed on %s: %s'
+                           % (intf, node.name, output.strip()))
+
+
+def ipv6_off(node):
+    """Turn IPv6 off in a node's namespace.
+
+    The emulation is IPv4 only.  With IPv6 on, every node sends router
+    solicitations and multicast listener reports of its own, which reach
+    the controller as frames from the node.
+    """
+    for scope in ['all', 'default'] + node.intfNames():
+        node.cmd('sysctl -qw net.ipv6.conf.%s.disable_ipv6=1' % scope)
+
+
+class CorrespondentHost(Host):
+    """A host with a static address, IPv4 only, checksum offload off."""
+
+    def config(self, **params):
+        """Configure the host, IPv6 off and checksum offload off."""
+        ipv6_off(self)
+        result = super().config(**params)
+        for intf in self.intfNames():
+            if intf != 'lo':
+                checksum_offload_off(self, intf)
+        return result
+
+
+class MobileHost(CorrespondentHost):
+    """A mobile host: no static address and its own DHCP client.
+
+    ``dhcp_client`` is ``'dhclient'``, ``'udhcpc'`` or ``'dhcpcd'``; the
+    client starts with ``start_dhcp``, not at build time, because the
+    cells forward nothing until the controller is connected.  With IPv6
+    off the host sends no frame until its software does, so a host that
+    is quiet after a move stays quiet.
+    """
+
+    def __init__(self, name, dhcp_client='dhclient', **params):
+        if dhcp_client not in tmip_dhcp.CLIENTS:
+            raise ValueError('dhcp_client of %s: %r is not one of %s'
+                             % (name, dhcp_client,
+                                ', '.join(sorted(tmip_dhcp.CLIENTS))))
+        self.dhcp_client_name = dhcp_client
+        self.dhcp = None
+        super().__init__(name, **params)
+
+    def config(self, **params):
+        """Configure the host with no IPv4 address: DHCP gives it one."""
+        params['ip'] = None
+        return super().config(**params)
+
+    def start_dhcp(self, run_dir, client=None):
+        """Start this host's DHCP client; return the client object."""
+        if self.dhcp is not None and self.dhcp.running():
+            return self.dhcp
+        name = client or self.dhcp_client_name
+        self.dhcp = tmip_dhcp.CLIENTS[name](self, self.defaultIntf().name,
+                                            run_dir)
+        self.dhcp.start()
+        return self.dhcp
+
+    def stop_dhcp(self):
+        """Stop this host's DHCP client, if it runs, by its pid."""
+        if self.dhcp is not None:
+            self.dhcp.stop()
+
+    def terminate(self):
+        """Stop the DHCP client, then the host."""
+        self.stop_dhcp()
+        super().terminate()
+
+
+class UplinkRouter(Node):
+    """A plain Linux IP router in its own namespace.
+
+    ``routes`` is a list of (prefix, next hop) static routes, added once
+    at start.  IP forwarding is on, IPv6 off and checksum offload off on
+    every interface.
+    """
+
+    def config(self, routes=(), **params):
+        """Configure forwarding, offloads and the static routes."""
+        ipv6_off(self)
+        result = super().config(**params)
+        self.cmd('sysctl -qw net.ipv4.ip_forward=1')
+        for intf in self.intfNames():
+            if intf != 'lo':
+                checksum_offload_off(self, intf)
+        for prefix, next_hop in routes:
+            output = self.cmd('ip route replace %s via %s'
+                              % (prefix, next_hop))
+            if output.strip():
+                raise RuntimeError('route %s via %s on %s failed: %s'
+                                   % (prefix, next_hop, self.name,
+                                      output.strip()))
+        return result
+
+    def set_rp_filter(self, mode):
+        """Set reverse path filtering (0 off, 1 strict, 2 loose)."""
+        for intf in ['all', 'default'] + self.intfNames():
+            self.cmd('sysctl -qw net.ipv4.conf.%s.rp_filter=%d'
+                     % (intf, mode))
+
+
+class TmipTopo(Topo):
+    """N TMip cells joined by a core switch, with an uplink router.
+
+    Cell ``c`` is switch ``s<c>`` (dpid ``c``): port 1 is its uplink to
+    router ``r0`` (172.16.c.0/30), port 2 its core link to ``s254``, and
+    its mobile hosts start at port 3.  Hosts are numbered across cells:
+    with two hosts a cell, ``h1`` and ``h2`` are in cell 1.  The router
+    routes 10.c.0.0/16 to 172.16.c.1 (the controller answers for that
+    address) and leads to ``ext`` (203.0.113.10) on 203.0.113.0/24.
+
+    ``prefix`` goes in front of every node name, so that several networks
+    can run at once without clashing bridge or interface names.
+    ``standalone`` makes every bridge a plain learning switch with no
+    controller, to check the emulation on its own.
+    """
+
+    def build(self, cells=3, hosts=1, prefix='', standalone=False,
+              dhcp_client='dhclient', host_clients=None):
+        if not 1 <= cells <= 253:
+            raise ValueError('cells: %r must be 1 to 253' % (cells,))
+        self.cells = cells
+        self.prefix = prefix
+        counts = hosts_per_cell(hosts, cells)
+        clients = dict(host_clients or {})
+        fail_mode = 'standalone' if standalone else 'secure'
+        switch_options = dict(cls=OVSSwitch, datapath='user',
+                              protocols=OPENFLOW_VERSIONS,
+                              failMode=fail_mode)
+
+        routes = []
+        for cell in range(1, cells + 1):
+            routes.append((str(cell_pool(cell)), uplink_addresses(cell)[0]))
+        router = self.addNode(prefix + 'r0', cls=UplinkRouter, ip=None,
+                              routes=routes)
+        external = self.addHost(
+            prefix + 'ext', cls=CorrespondentHost,
+            ip='%s/%d' % (EXTERNAL_HOST_ADDRESS, EXTERNAL_NETWORK.prefixlen),
+            defaultRoute='via %s' % EXTERNAL_ROUTER_ADDRESS)
+        self.addLink(router, external, port1=0, port2=0, params1={
+            'ip': '%s/%d' % (EXTERNAL_ROUTER_ADDRESS,
+                             EXTERNAL_NETWORK.prefixlen)})
+
+        core = self.addSwitch(prefix + 's%d' % CORE_DPID,
+                              dpid='%016x' % CORE_DPID, role='core',
+                              **switch_options)
+        number = 0
+        for cell in range(1, cells + 1):
+            switch = self.addSwitch(prefix + 's%d' % cell,
+                                    dpid='%016x' % cell, cell=cell,
+                                    role='cell', **switch_options)
+            self.addLink(switch, router, port1=UPLINK_PORT, port2=cell,
+                         params2={'ip': uplink_addresses(cell)[1] + '/30'})
+            self.addLink(switch, core, port1=CORE_PORT, port2=cell)
+            for index in range(counts[cell - 1]):
+                number += 1
+                name = prefix + 'h%d' % number
+                self.addHost(name, cls=MobileHost, ip=None,
+                             mac=host_mac(number),
+                             dhcp_client=clients.get(name, dhcp_client),
+                             home_cell=cell)
+                self.addLink(name, switch, port2=FIRST_HOST_PORT + index)
+        self._check_interface_names()
+
+    def _check_interface_names(self):
+        longest = max(self.nodes(), key=len)
+        if len(longest) + len('-eth254') > MAX_INTERFACE_NAME:
+            raise ValueError('prefix %r makes interface names of %s longer '
+                             'than %d characters' % (self.prefix, longest,
+                                                     MAX_INTERFACE_NAME))
+
+
+def cell_switches(net):
+    """Return the cell switches of a network as {cell: switch}."""
+    return {switch.params['cell']: switch for switch in net.switches
+            if switch.params.get('role') == 'cell'}
+
+
+def mobile_hosts(net):
+    """Return the mobile hosts of a network, in name order."""
+    return [host for host in net.hosts if isinstance(host, MobileHost)]
+
+
+def router_of(net):
+    """Return the uplink router of a network."""
+    for node in net.values():
+        if isinstance(node, UplinkRouter):
+            return node
+    raise LookupError('the network has no UplinkRouter node')
+
+
+def openflow_port(intf):
+    """Return the OpenFlow port number OVS gave a switch interface."""
+    text = run_checked('ovs-vsctl', 'get', 'Interface', str(intf),
+                       'ofport').strip()
+    port = int(text)
+    if port < 1:
+        raise RuntimeError('interface %s has no OpenFlow port (ofport %s)'
+                           % (intf, text))
+    return port
+
+
+def uplink_ports(net):
+    """Return {cell: OpenFlow port of the cell's uplink to the router}."""
+    router = router_of(net)
+    ports = {}
+    for cell, switch in cell_switches(net).items():
+        for intf in switch.intfList():
+            link = intf.link
+            if link is None:
+                continue
+            peer = link.intf2 if link.intf1 is intf else link.intf1
+            if peer.node is router:
+                ports[cell] = openflow_port(intf)
+    return ports
+
+
+def controller_config(net, state_file=None, route_optimisation=True,
+                      reverse_tunnelling=False, extra=None):
+    """Return the controller's ``[tmip]`` config text for a built network.
+
+    Uplink ports are read from OVS, so the network must be started.
+    ``extra`` maps further option names to values, written as given.
+    """
+    uplinks = []
+    for cell, port in sorted(uplink_ports(net).items()):
+        dpid = int(cell_switches(net)[cell].dpid, 16)
+        cell_side, router_side = uplink_addresses(cell)
+        uplinks.append('%d:%d:%s/30:%s' % (dpid, port, cell_side,
+                                          router_side))
+    lines = ['[tmip]',
+             '# dpid:port:cell_address/prefix:next_hop, comma separated',
+             'uplinks = ' + ', '.join(uplinks),
+             'route_optimisation = %s' % str(route_optimisation).lower(),
+             'reverse_tunnelling = %s' % str(reverse_tunnelling).lower()]
+    if state_file:
+        lines.append('state_file = %s' % state_file)
+    for name, value in (extra or {}).items():
+        if isinstance(value, bool):
+            value = str(value).lower()
+        lines.append('%s = %s' % (name, value))
+    return '\n'.join(lines) + '\n'
+
+
+class NameClash(RuntimeError):
+    """A bridge or interface the topology needs exists already."""
+
+
+def existing_names(topo):
+    """Return the bridges and interfaces of ``topo`` that already exist.
+
+    Mininet deletes a bridge or root-namespace interface that has the name
+    it is about to create, which would tear down someone else's network.
+    """
+    names = set()
+    for switch in topo.switches():
+        names.add(switch)
+        for port in topo.ports[switch]:
+            names.add('%s-eth%d' % (switch, port))
+    bridges = set(run_checked('ovs-vsctl', 'list-br').split())
+    links = set()
+    for line in run_checked('ip', '-o', 'link', 'show').splitlines():
+        links.add(line.split(':')[1].strip().split('@')[0])
+    return sorted(names & (bridges | links))
+
+
+def build_network(topo, controller_target=None):
+    """Build and start a Mininet network of ``topo``; return it.
+
+    The bridges start with no controller: give them one with
+    ``attach_controller`` once the controller runs, so that its config can
+    name the uplink ports OVS assigned.  Raises NameClash, touching
+    nothing, if a bridge or interface of the topology already exists.
+    """
+    clashes = existing_names(topo)
+    if clashes:
+        raise NameClash('bridges or interfaces already exist: %s; choose '
+                        'another name prefix' % ', '.join(clashes))
+    net = Mininet(topo=topo, controller=None, build=False,
+                  autoSetMacs=False, waitConnected=False)
+    net.build()
+    net.start()
+    if controller_target:
+        attach_controller(net, controller_target)
+    return net
+
+
+def attach_controller(net, target):
+    """Point every bridge of ``net`` at ``target`` (``tcp:IP:port``)."""
+    for switch in net.switches:
+        run_checked('ovs-vsctl', 'set-controller', switch.name, target,
+                    '--', 'set', 'bridge', switch.name,
+                    'other-config:disable-in-band=true')
+        run_checked('ovs-vsctl', 'set', 'controller', switch.name,
+                    'max_backoff=1000')
+
+
+def bridges_connected(net):
+    """Tell whether every bridge of ``net`` is connected to a controller."""
+    for switch in net.switches:
+        state = subprocess.run(
+            ['ovs-vsctl', '--columns=is_connected', 'list', 'controller',
+             switch.name], capture_output=True, text=True).stdout
+        if 'true' not in state:
+            return False
+    return True
+
+
+def _node(net, node):
+    return net[node] if isinstance(node, str) else node
+
+
+def move(net, host, switch):
+    """Move ``host``'s link to ``switch``; return the new OpenFlow port.
+
+    The switch side of the host's veth leaves its bridge and joins the
+    other one in one OVS transaction, as a cable moved from one socket to
+    another.  The host keeps its interface, MAC and IP address and sees no
+    carrier change.  ``host`` and ``switch`` are nodes or names.
+    """
+    host = _node(net, host)
+    new_switch = _node(net, switch)
+    if not isinstance(new_switch, OVSSwitch):
+        raise ValueError('%s is not a switch' % new_switch)
+    host_intf = host.defaultIntf()
+    link = host_intf.link
+    if link is None:
+        raise ValueError('%s has no link to move' % host)
+    switch_intf = link.intf2 if link.intf1 is host_intf else link.intf1
+    old_switch = switch_intf.node
+    if old_switch is new_switch:
+        return old_switch.ports[switch_intf]
+
+    port = new_switch.newPort()
+    run_checked('ovs-vsctl', 'del-port', old_switch.name, switch_intf.name,
+                '--', 'add-port', new_switch.name, switch_intf.name,
+                '--', 'set', 'Interface', switch_intf.name,
+                'ofport_request=%d' % port)
+
+    # Mininet's own records of which node owns the interface.
+    old_port = old_switch.ports.pop(switch_intf)
+    del old_switch.intfs[old_port]
+    del old_switch.nameToIntf[switch_intf.name]
+    new_switch.intfs[port] = switch_intf
+    new_switch.ports[switch_intf] = port
+    new_switch.nameToIntf[switch_intf.name] = switch_intf
+    switch_intf.node = new_switch
+
+    actual = openflow_port(switch_intf)
+    if actual != port:
+        raise RuntimeError('OVS gave %s port %d on %s, not %d'
+                           % (switch_intf, actual, new_switch, port))
+    return port
+
+
+def switch_of(host):
+    """Return the switch a host's link is attached to now."""
+    link = host.defaultIntf().link
+    peer = link.intf2 if link.intf1 is host.defaultIntf() else link.intf1
+    return peer.node
+
+
+_default_run_dir = []
+
+
+def default_run_dir():
+    """Return a run directory for networks built by ``mn``, made once."""
+    if not _default_run_dir:
+        _default_run_dir.append(tempfile.mkdtemp(prefix='tmip-mn-'))
+    return _default_run_dir[0]
+
+
+class TmipCLI(MininetCLI):
+    """Mininet's CLI with commands to move hosts and run DHCP clients."""
+
+    run_dir = None
+
+    def _run_dir(self):
+        return self.run_dir or default_run_dir()
+
+    def do_move(self, line):
+        """move HOST SWITCH: move HOST's link to SWITCH (e.g. move h1 s2)."""
+        args = line.split()
+        if len(args) != 2:
+            log_error('usage: move HOST SWITCH\n')
+            return
+        try:
+            port = move(self.mn, args[0], args[1])
+        except (KeyError, ValueError, RuntimeError) as problem:
+            log_error('move %s %s failed: %s\n' % (args[0], args[1],
+                                                    problem))
+            return
+        log_info('%s is now on %s port %d\n' % (args[0], args[1], port))
+
+    def do_dhcp(self, line):
+        """dhcp [HOST...]: start the DHCP client of mobile hosts."""
+        names = line.split()
+        try:
+            hosts = ([self.mn[name] for name in names] if names
+                     else mobile_hosts(self.mn))
+        except KeyError as problem:
+            log_error('dhcp: no host %s\n' % problem)
+            return
+        for host in hosts:
+            if not isinstance(host, MobileHost):
+                log_error('dhcp: %s is not a mobile host\n' % host)
+                continue
+            client = host.start_dhcp(self._run_dir())
+            log_info('%s: %s started (log %s)\n' % (host, client.name,
+                                                   client.log_path))
+
+    def do_leases(self, _line):
+        """leases: show each mobile host's address, router and switch."""
+        for host in mobile_hosts(self.mn):
+            state = tmip_dhcp.ipv4_state(host, host.defaultIntf().name)
+            log_info('%-8s %-17s %-18s router %-15s on %s\n' % (
+                host.name, host.MAC(), state['interface'] or '-',
+                state['router'] or '-', switch_of(host)))
+
+    def do_tmipconf(self, line):
+        """tmipconf [FILE]: print or write the controller's config."""
+        text = controller_config(self.mn)
+        if not line.strip():
+            log_info(text)
+            return
+        with open(line.strip(), 'w') as config_file:
+            config_file.write(text)
+        log_info('wrote %s\n' % line.strip())
+
+
+# Names ``mn --custom`` reads: the topology, and the CLI class it opens.
+topos = {'tmip': TmipTopo}
+CLI = TmipCLI

@@ -1,0 +1,168 @@
+"""Helpers the end-to-end tests share: TMip cells in Mininet, run by tests.
+
+``emulation_factory`` builds networks of ``mininet/tmip_topo.py`` with a
+name prefix of their own and stops them after the test; ``start_tmip``
+starts a controller for such a network and brings its hosts up by DHCP.
+Test modules import the fixture by name.
+"""
+
+import os
+import string
+import sys
+
+import pytest
+
+from support.ovs import dump_flows
+from support.processes import REPO, wait_for
+
+sys.path.insert(0, os.path.join(REPO, 'mininet'))
+
+import tmip_topo  # noqa: E402
+import tmip_traffic  # noqa: E402
+
+ping = tmip_traffic.ping
+wait_ping = tmip_traffic.wait_ping
+
+
+class Emulation:
+    """One started Mininet network of TMip cells, named ``<prefix>...``.
+
+    Node names are the topology's with a prefix such as ``e42a``, so that
+    networks of different test runs never share a bridge or interface
+    name.  Hosts are numbered as in the topology: ``host(1)`` is the first
+    host of cell 1.
+    """
+
+    def __init__(self, run_dir, cells=3, hosts=1, dhcp_client='dhclient',
+                 host_clients=None, standalone=False):
+        self.run_dir = run_dir
+        os.makedirs(run_dir, exist_ok=True)
+        self.cells = cells
+        self.net = None
+        last_error = None
+        for letter in string.ascii_lowercase:
+            self.prefix = 'e%02d%s' % (os.getpid() % 100, letter)
+            clients = {self.prefix + name: client
+                       for name, client in (host_clients or {}).items()}
+            topo = tmip_topo.TmipTopo(
+                cells=cells, hosts=hosts, prefix=self.prefix,
+                standalone=standalone, dhcp_client=dhcp_client,
+                host_clients=clients)
+            try:
+                self.net = tmip_topo.build_network(topo)
+                break
+            except tmip_topo.NameClash as clash:
+                last_error = clash
+        if self.net is None:
+            raise last_error
+
+    def host(self, number):
+        """Return mobile host ``h<number>``."""
+        return self.net[self.prefix + 'h%d' % number]
+
+    def switch(self, cell):
+        """Return the switch of a cell (254: the core switch)."""
+        return self.net[self.prefix + 's%d' % cell]
+
+    @property
+    def ext(self):
+        """The correspondent host behind the router."""
+        return self.net[self.prefix + 'ext']
+
+    @property
+    def router(self):
+        """The Linux router all uplinks lead to."""
+        return self.net[self.prefix + 'r0']
+
+    @property
+    def switch_names(self):
+        """Names of every bridge of the network."""
+        return [switch.name for switch in self.net.switches]
+
+    def config(self, **options):
+        """Return the controller's ``[tmip]`` text for this network."""
+        return tmip_topo.controller_config(self.net, **options)
+
+    def connect(self, controller, timeout=20):
+        """Connect every bridge to ``controller`` and wait until they are."""
+        tmip_topo.attach_controller(self.net, controller.of_target)
+        wait_for(lambda: tmip_topo.bridges_connected(self.net), timeout,
+                 interval=0.2, message='bridges of %s to connect (log: %s)'
+                 % (self.prefix, controller.log_path))
+
+    def start_dhcp(self, hosts=None, timeout=40):
+        """Start the DHCP clients of ``hosts`` (default all); wait leases.
+
+        Returns {host name: ``tmip_dhcp.ipv4_state``}.
+        """
+        hosts = hosts or tmip_topo.mobile_hosts(self.net)
+        for host in hosts:
+            host.start_dhcp(self.run_dir)
+        return {host.name: host.dhcp.wait_bound(timeout) for host in hosts}
+
+    def address(self, host):
+        """Return the IPv4 address a host holds now, as text."""
+        state = tmip_topo.tmip_dhcp.ipv4_state(host, host.defaultIntf().name)
+        assert state['interface'] is not None, '%s has no address' % host
+        return str(state['interface'].ip)
+
+    def move(self, host, cell):
+        """Move a host's link to the switch of ``cell``; return its port."""
+        return tmip_topo.move(self.net, host, self.switch(cell))
+
+    def flow_tables(self):
+        """Return {bridge: sorted flows}, without counters."""
+        return {name: sorted(dump_flows(name)) for name in self.switch_names}
+
+    def stop(self):
+        """Stop DHCP clients and the network; remove its bridges."""
+        if self.net is None:
+            return
+        for host in tmip_topo.mobile_hosts(self.net):
+            host.stop_dhcp()
+        self.net.stop()
+        self.net = None
+
+
+@pytest.fixture
+def emulation_factory(tmp_path):
+    """Build emulations for one test; stop each one afterwards."""
+    made = []
+
+    def make(**options):
+        run_dir = str(tmp_path / ('emulation%d' % len(made)))
+        emulation = Emulation(run_dir, **options)
+        made.append(emulation)
+        return emulation
+
+    yield make
+    for emulation in made:
+        emulation.stop()
+
+
+def core_links_seen(controller, expected):
+    """Tell whether the controller reports ``expected`` core links."""
+    topology = controller.get('/tmip/topology')
+    return len(topology.get('links', ())) >= expected
+
+
+def start_tmip(controller_factory, emulation_factory, dhcp=True,
+               route_optimisation=True, reverse_tunnelling=False,
+               extra=None, **options):
+    """Start cells, a controller configured for them, and DHCP.
+
+    Returns (emulation, controller) once every bridge is connected, the
+    controller reports every core link (two directions per cell) and,
+    with ``dhcp``, every mobile host holds a lease.
+    """
+    emulation = emulation_factory(**options)
+    controller = controller_factory(emulation.config(
+        route_optimisation=route_optimisation,
+        reverse_tunnelling=reverse_tunnelling, extra=extra))
+    emulation.connect(controller)
+    wait_for(lambda: core_links_seen(controller, 2 * emulation.cells), 30,
+             interval=0.5, message='the core links of %s in /tmip/topology'
+             % emulation.prefix)
+    if dhcp:
+        emulation.start_dhcp()
+    return emulation, controller

@@ -1,0 +1,173 @@
+"""Differences between flow sets, and hand-over plans built from them.
+
+Holds diff(), handover_plan() and handover_plan_for_host().  A plan is a
+list of SwitchChanges, to apply one switch after another, in order.
+"""
+
+import ipaddress
+
+from openflow_rules.flow import FlowDiff, SwitchChange, flow_sort_key
+from openflow_rules.flow import normalise_mac
+from openflow_rules.network import HostPlacement, PortRole
+from openflow_rules.pipeline import desired_flows, host_flows, network_view
+
+# Plan order of a switch by its role in one host's hand-over: downstream
+# first, so that every step forwards the host's packets to a switch that
+# already knows where the host is.
+_RANK_NEW = 0
+_RANK_HOME = 1
+_RANK_OTHER = 2
+_RANK_OLD = 3
+
+
+def _by_identity(flows, name):
+    indexed = {}
+    for flow in flows:
+        identity = flow.identity
+        if identity in indexed and indexed[identity] != flow:
+            raise ValueError('the %s flows hold two different flows with '
+                             'identity %r: %r and %r'
+                             % (name, identity, indexed[identity], flow))
+        indexed[identity] = flow
+    return indexed
+
+
+def diff(before, after):
+    """Return the FlowDiff that turns one flow set into another.
+
+    Flows are the same entry when their (table, priority, match) are
+    equal; a same entry with other actions, cookie or timeouts is a
+    modify.  Each list is sorted by table, priority and match.
+    """
+    old = _by_identity(before, 'before')
+    new = _by_identity(after, 'after')
+    add = [flow for identity, flow in new.items() if identity not in old]
+    delete = [flow for identity, flow in old.items() if identity not in new]
+    modify = [flow for identity, flow in new.items()
+              if identity in old and old[identity] != flow]
+    return FlowDiff(tuple(sorted(add, key=flow_sort_key)),
+                    tuple(sorted(modify, key=flow_sort_key)),
+                    tuple(sorted(delete, key=flow_sort_key)))
+
+
+def _same_apart_from_hosts(before, after):
+    return (before.switches == after.switches
+            and before.links == after.links
+            and before.uplinks == after.uplinks
+            and before.cell_pools == after.cell_pools
+            and before.settings == after.settings)
+
+
+def _resync_plan(before, after):
+    plan = []
+    for dpid in sorted(after.switches):
+        old = desired_flows(dpid, before) if dpid in before.switches else ()
+        change = diff(old, desired_flows(dpid, after))
+        if change:
+            plan.append(SwitchChange(dpid, change))
+    return plan
+
+
+def _rank(dpid, old, new, home_dpids):
+    if new is not None and dpid == new.dpid:
+        return _RANK_NEW
+    if old is not None and dpid == old.dpid:
+        return _RANK_OLD
+    if dpid in home_dpids:
+        return _RANK_HOME
+    return _RANK_OTHER
+
+
+def _host_plan(network, old, new):
+    """Return the ordered changes that move one host from old to new."""
+    view = network_view(network)
+    candidates = set()
+    home_dpids = set()
+    for host in (old, new):
+        if host is None:
+            continue
+        candidates.add(host.dpid)
+        home_dpid = view.dpid_of_cell.get(host.home_cell)
+        if home_dpid is not None:
+            home_dpids.add(home_dpid)
+        roaming = view.cell_of_dpid[host.dpid] != host.home_cell
+        if roaming and view.settings.route_optimisation:
+            candidates.update(view.cell_of_dpid)
+    candidates.update(home_dpids)
+    changes = []
+    for dpid in candidates:
+        change = diff(host_flows(dpid, network, old),
+                      host_flows(dpid, network, new))
+        if change:
+            changes.append(((_rank(dpid, old, new, home_dpids), dpid),
+                            SwitchChange(dpid, change)))
+    changes.sort(key=lambda item: item[0])
+    return [change for _, change in changes]
+
+
+def handover_plan(before, after):
+    """Return the switch changes that turn network before into after.
+
+    When only hosts differ, each changed host (in MAC order) gets its own
+    steps: its new switch first, then its home switch and the others,
+    then its old switch.  Applied one at a time, these never drop or loop
+    a packet to the host that before or after would deliver.  A switch
+    may then appear once per host.  When switches, links, uplinks, pools
+    or settings differ too, no order is safe for every change, and the
+    plan is a resync of every switch whose flows change, in dpid order.
+    Switches missing from after are left out: they cannot be programmed.
+    """
+    if not _same_apart_from_hosts(before, after):
+        return _resync_plan(before, after)
+    changed = sorted(mac for mac in before.hosts.keys() | after.hosts.keys()
+                     if before.hosts.get(mac) != after.hosts.get(mac))
+    plan = []
+    for mac in changed:
+        plan.extend(_host_plan(before, before.hosts.get(mac),
+                               after.hosts.get(mac)))
+    return plan
+
+
+def _check_placement(network, host):
+    """Raise ValueError unless a new placement of a host fits network."""
+    if not isinstance(host, HostPlacement):
+        raise TypeError('new placement must be a HostPlacement or None, '
+                        'not %r' % (host,))
+    switch = network.switches.get(host.dpid)
+    if switch is None or switch.ports.get(host.port) != PortRole.ACCESS:
+        raise ValueError('host %s: port %d of switch %d is not an access '
+                         'port of a known switch'
+                         % (host.mac, host.port, host.dpid))
+    pool = network.cell_pools.get(host.home_cell)
+    if pool is None:
+        raise ValueError('host %s has home cell %d, which has no pool'
+                         % (host.mac, host.home_cell))
+    if ipaddress.IPv4Address(host.address) not in \
+            ipaddress.IPv4Network(pool):
+        raise ValueError('host %s: address %s is not in the pool %s of '
+                         'its home cell %d'
+                         % (host.mac, host.address, pool, host.home_cell))
+    owner = network_view(network).address_owner().get(host.address)
+    if owner is not None and owner != host.mac:
+        raise ValueError('host %s: address %s belongs to host %s'
+                         % (host.mac, host.address, owner))
+
+
+def handover_plan_for_host(network_before, mac, new_placement):
+    """Return the plan that moves one host, touching only its flows.
+
+    new_placement None means the host leaves (its lease expired).  The
+    result equals handover_plan(network_before, network_after) where
+    network_after differs from network_before in this host alone, but it
+    costs time in proportion to the switches rather than the hosts.
+    """
+    mac = normalise_mac(mac)
+    if new_placement is not None:
+        if getattr(new_placement, 'mac', None) != mac:
+            raise ValueError('new placement %r is not for host %s'
+                             % (new_placement, mac))
+        _check_placement(network_before, new_placement)
+    old = network_before.hosts.get(mac)
+    if old == new_placement:
+        return []
+    return _host_plan(network_before, old, new_placement)

@@ -501,11 +501,39 @@ def test_queued_move_cannot_run_directly(coordinator):
         coordinator.run(queued, [])
 
 
-def test_next_for_waits_while_move_runs(coordinator):
-    coordinator.request(MAC, *AWAY)
+def test_next_for_waits_while_move_runs(coordinator, clock, events):
+    first = coordinator.request(MAC, *AWAY)
+    seen = []
+
+    def move_arrives_and_caller_asks():
+        coordinator.request(MAC, *ELSEWHERE)
+        seen.append(coordinator.next_for(MAC))
+
+    participants = make_participants(
+        clock, events, new={'during_prepare': move_arrives_and_caller_asks})
+
+    coordinator.run(first, participants)
+
+    assert seen == [None]
+    assert coordinator.next_for(MAC).status == 'pending'
+
+
+def test_next_for_abandons_move_that_never_ran(coordinator):
+    skipped = coordinator.request(MAC, *AWAY)
     coordinator.request(MAC, *ELSEWHERE)
 
-    assert coordinator.next_for(MAC) is None
+    second = coordinator.next_for(MAC)
+
+    assert skipped.status == 'aborted'
+    assert skipped.reason == 'abandoned before it ran'
+    assert tuple(second.target) == ELSEWHERE
+    assert second.status == 'pending'
+
+
+def test_handover_exposes_target_fields(coordinator):
+    handover = coordinator.request(MAC, *AWAY)
+
+    assert (handover.cell, handover.dpid, handover.port) == AWAY
 
 
 def test_new_request_after_forgotten_queue_replaces_it(coordinator,

@@ -134,6 +134,21 @@ class Handover:
         return Location(self.before.cell, self.before.dpid, self.before.port)
 
     @property
+    def cell(self):
+        """The target cell."""
+        return self.target.cell
+
+    @property
+    def dpid(self):
+        """The target switch's datapath id."""
+        return self.target.dpid
+
+    @property
+    def port(self):
+        """The target port."""
+        return self.target.port
+
+    @property
     def superseded(self):
         """True once a newer move of the same host was requested."""
         return self.superseded_by is not None
@@ -247,11 +262,17 @@ class HandoverCoordinator:
         """Return the queued move of a host, now 'pending', or None.
 
         Call it after ``run`` returns. A queued move whose host has left
-        the register or is already at the target is dropped.
+        the register or is already at the target is dropped. A pending
+        move that was never run counts as abandoned and is recorded as
+        aborted, so a caller that skipped ``run`` cannot block the host.
         """
         mac = normalize_mac(mac)
-        if mac in self._active:
+        active = self._active.get(mac)
+        if active is not None and active.status == RUNNING:
             return None
+        if active is not None:
+            del self._active[mac]
+            self._finish_unrun(active, 'abandoned before it ran')
         handover = self._queued.pop(mac, None)
         if handover is None:
             return None

@@ -70,7 +70,7 @@ _TIMING_KEYS = ('queued_ms', 'prepare_ms', 'commit_ms', 'total_ms')
 _SYNCHRONOUS_MODES = ('FULL', 'NORMAL')
 
 
-class StoreError(Exception):
+class StoreError(OSError):
     """The state file could not be opened, read or written."""
 
 

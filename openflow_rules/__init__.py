@@ -19,7 +19,8 @@ from openflow_rules.network import (
     core_link_pair, default_pool)
 from openflow_rules.pipeline import (
     all_desired_flows, cell_flows, desired_flows, host_flows)
-from openflow_rules.plan import diff, handover_plan, handover_plan_for_host
+from openflow_rules.plan import (
+    apply_diff, diff, handover_plan, handover_plan_for_host)
 from openflow_rules.render import render_ofctl, render_ofctl_all
 
 __all__ = [
@@ -29,7 +30,7 @@ __all__ = [
     'PACKET_IN_METER_ID', 'PACKET_IN_RATE_PPS', 'PortRole', 'Settings',
     'Switch', 'SwitchChange', 'TABLES', 'TABLE_CLASSIFY', 'TABLE_LABEL',
     'TABLE_ROUTE', 'TMIP_COOKIE', 'TMIP_COOKIE_MASK', 'Uplink',
-    'all_desired_flows', 'cell_flows', 'cell_for_label', 'cookie_for',
+    'all_desired_flows', 'apply_diff', 'cell_flows', 'cell_for_label', 'cookie_for',
     'core_link_pair', 'default_pool', 'describe_cookie', 'desired_flows',
     'diff', 'handover_plan', 'handover_plan_for_host', 'host_cookie',
     'host_flows', 'is_tmip_cookie', 'kind_cookie', 'label_for_cell',

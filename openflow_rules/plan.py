@@ -1,7 +1,8 @@
 """Differences between flow sets, and hand-over plans built from them.
 
-Holds diff(), handover_plan() and handover_plan_for_host().  A plan is a
-list of SwitchChanges, to apply one switch after another, in order.
+Holds diff(), apply_diff(), handover_plan() and
+handover_plan_for_host().  A plan is a list of SwitchChanges, to apply
+one switch after another, in order.
 """
 
 import ipaddress
@@ -48,6 +49,25 @@ def diff(before, after):
     return FlowDiff(tuple(sorted(add, key=flow_sort_key)),
                     tuple(sorted(modify, key=flow_sort_key)),
                     tuple(sorted(delete, key=flow_sort_key)))
+
+
+def apply_diff(flows, flow_diff):
+    """Return the flow set a switch holds after a FlowDiff is applied.
+
+    Raises ValueError when a modify or delete names no flow in flows,
+    which means the diff was computed against other flows.
+    """
+    indexed = _by_identity(flows, 'current')
+    for flow in flow_diff.delete:
+        if indexed.pop(flow.identity, None) is None:
+            raise ValueError('cannot delete %r: no such flow' % (flow,))
+    for flow in flow_diff.modify:
+        if flow.identity not in indexed:
+            raise ValueError('cannot modify %r: no such flow' % (flow,))
+        indexed[flow.identity] = flow
+    for flow in flow_diff.add:
+        indexed[flow.identity] = flow
+    return frozenset(indexed.values())
 
 
 def _same_apart_from_hosts(before, after):

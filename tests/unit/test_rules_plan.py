@@ -1,0 +1,228 @@
+"""diff and hand-over plans: what changes, on which switch, in what order."""
+
+import dataclasses
+
+import pytest
+
+from openflow_rules import (
+    Flow, FlowDiff, Settings, all_desired_flows, apply_diff, desired_flows,
+    diff, handover_plan, handover_plan_for_host, make_match)
+from openflow_rules import scenarios
+
+ROAMER = 'aa:00:00:00:01:00'
+
+
+def _flow(port, priority=10, actions=(), cookie=1, idle_timeout=0):
+    return Flow(0, priority, make_match(in_port=port), actions, cookie,
+                idle_timeout=idle_timeout)
+
+
+def test_diff_of_equal_sets_is_empty():
+    flows = {_flow(1), _flow(2)}
+
+    result = diff(flows, set(flows))
+
+    assert not result
+    assert len(result) == 0
+
+
+def test_diff_finds_add_modify_delete_by_identity():
+    before = {_flow(1), _flow(2), _flow(3)}
+    after = {_flow(1), _flow(2, actions=(('output', 5),)), _flow(4)}
+
+    result = diff(before, after)
+
+    assert result.add == (_flow(4),)
+    assert result.modify == (_flow(2, actions=(('output', 5),)),)
+    assert result.delete == (_flow(3),)
+
+
+@pytest.mark.parametrize('changed', [
+    {'cookie': 2}, {'idle_timeout': 30}])
+def test_diff_counts_cookie_or_timeout_change_as_modify(changed):
+    old = _flow(1)
+    new = dataclasses.replace(old, **changed)
+
+    result = diff({old}, {new})
+
+    assert result == FlowDiff(modify=(new,))
+
+
+def test_diff_counts_priority_change_as_add_and_delete():
+    result = diff({_flow(1, priority=10)}, {_flow(1, priority=20)})
+
+    assert result.add == (_flow(1, priority=20),)
+    assert result.delete == (_flow(1, priority=10),)
+
+
+def test_diff_orders_flows_the_same_whatever_the_input_order():
+    flows = [_flow(port) for port in (5, 3, 9, 1)]
+
+    forward = diff((), flows)
+    backward = diff((), list(reversed(flows)))
+
+    assert forward.add == backward.add
+    assert [dict(flow.match)['in_port'] for flow in forward.add] == \
+        [1, 3, 5, 9]
+
+
+def test_diff_rejects_two_flows_with_one_identity():
+    with pytest.raises(ValueError, match='two different flows'):
+        diff({_flow(1), _flow(1, cookie=2)}, ())
+
+
+def test_apply_diff_turns_before_into_after():
+    network = scenarios.star()
+    moved = scenarios.move(network, ROAMER, 2, 2)
+    before, after = desired_flows(1, network), desired_flows(1, moved)
+
+    assert apply_diff(before, diff(before, after)) == after
+
+
+def test_apply_diff_rejects_delete_of_missing_flow():
+    with pytest.raises(ValueError, match='no such flow'):
+        apply_diff(set(), FlowDiff(delete=(_flow(1),)))
+
+
+def _apply_plan(tables, plan):
+    tables = dict(tables)
+    for change in plan:
+        tables[change.dpid] = apply_diff(tables[change.dpid], change.diff)
+    return tables
+
+
+def _moves():
+    """Yield (name, before, after, mac) for each hand-over case."""
+    for optimise in (True, False):
+        for reverse in (False, True):
+            settings = Settings(route_optimisation=optimise,
+                                reverse_tunnelling=reverse)
+            tag = ' ro=%s rt=%s' % (optimise, reverse)
+            star = scenarios.star(settings)
+            roaming = scenarios.move(star, ROAMER, 2, 2)
+            farther = scenarios.move(roaming, ROAMER, 3, 2)
+            other_port = scenarios.move(star, ROAMER, 1, 2)
+            ring = scenarios.ring(4, settings)
+            ring_moved = scenarios.move(ring, ROAMER, 3, 2)
+            yield 'leave home' + tag, star, roaming, ROAMER
+            yield 'foreign to foreign' + tag, roaming, farther, ROAMER
+            yield 'back home' + tag, farther, star, ROAMER
+            yield 'other port same switch' + tag, star, other_port, ROAMER
+            yield 'expire roaming' + tag, roaming, roaming.remove_host(
+                ROAMER), ROAMER
+            yield 'attach roaming' + tag, roaming.remove_host(ROAMER), \
+                roaming, ROAMER
+            yield 'ring move' + tag, ring, ring_moved, ROAMER
+
+
+MOVES = list(_moves())
+MOVE_IDS = [name for name, _, _, _ in MOVES]
+
+
+@pytest.mark.parametrize('name, before, after, mac', MOVES, ids=MOVE_IDS)
+def test_plan_turns_every_switch_into_its_desired_flows(name, before,
+                                                        after, mac):
+    plan = handover_plan(before, after)
+
+    tables = _apply_plan(all_desired_flows(before), plan)
+
+    assert tables == all_desired_flows(after)
+
+
+@pytest.mark.parametrize('name, before, after, mac', MOVES, ids=MOVE_IDS)
+def test_plan_for_host_equals_full_diff(name, before, after, mac):
+    full = {}
+    for dpid in after.switches:
+        change = diff(desired_flows(dpid, before), desired_flows(dpid, after))
+        if change:
+            full[dpid] = change
+
+    plan = handover_plan_for_host(before, mac, after.hosts.get(mac))
+
+    assert {change.dpid: change.diff for change in plan} == full
+    assert len(plan) == len(full)
+    assert plan == handover_plan(before, after)
+
+
+def test_plan_lists_only_switches_whose_flows_change():
+    network = scenarios.star(Settings(route_optimisation=False))
+
+    plan = handover_plan(network, scenarios.move(network, ROAMER, 2, 2))
+
+    assert [change.dpid for change in plan] == [2, 1]
+
+
+def test_plan_orders_new_then_home_then_others_then_old():
+    roaming = scenarios.move(scenarios.star(), ROAMER, 2, 2)
+
+    plan = handover_plan(roaming, scenarios.move(roaming, ROAMER, 3, 2))
+
+    assert [change.dpid for change in plan] == [3, 1, 4, 2]
+
+
+def test_plan_back_home_puts_home_first():
+    roaming = scenarios.move(scenarios.star(), ROAMER, 2, 2)
+
+    plan = handover_plan(roaming, scenarios.star())
+
+    assert [change.dpid for change in plan][0] == 1
+    assert [change.dpid for change in plan][-1] == 2
+
+
+def test_plan_of_unchanged_network_is_empty():
+    network = scenarios.star()
+
+    assert handover_plan(network, scenarios.star()) == []
+    assert handover_plan_for_host(network, ROAMER,
+                                  network.hosts[ROAMER]) == []
+
+
+def test_plan_moves_several_hosts_one_after_another():
+    network = scenarios.star()
+    after = scenarios.move(scenarios.move(network, ROAMER, 2, 2),
+                           'aa:00:00:00:03:00', 1, 2)
+
+    plan = handover_plan(network, after)
+
+    assert _apply_plan(all_desired_flows(network), plan) == \
+        all_desired_flows(after)
+    assert [change.dpid for change in plan] == [2, 3, 4, 1, 1, 2, 4, 3]
+
+
+def test_topology_change_gives_resync_in_dpid_order():
+    before = scenarios.ring(4)
+    after = dataclasses.replace(before, links=frozenset(
+        link for link in before.links
+        if {link.src_dpid, link.dst_dpid} != {1, 4}))
+
+    plan = handover_plan(before, after)
+
+    # Cell 3 reaches every cell by the same paths as before.
+    assert [change.dpid for change in plan] == [1, 2, 4]
+    assert _apply_plan(all_desired_flows(before), plan) == \
+        all_desired_flows(after)
+
+
+def test_plan_for_host_rejects_placement_on_core_port():
+    network = scenarios.star()
+    host = dataclasses.replace(network.hosts[ROAMER], dpid=2, port=11)
+
+    with pytest.raises(ValueError, match='not an access port'):
+        handover_plan_for_host(network, ROAMER, host)
+
+
+def test_plan_for_host_rejects_address_of_other_host():
+    network = scenarios.star()
+    host = dataclasses.replace(network.hosts[ROAMER],
+                               mac='aa:00:00:00:09:09')
+
+    with pytest.raises(ValueError, match='belongs to host'):
+        handover_plan_for_host(network, host.mac, host)
+
+
+def test_plan_for_host_rejects_placement_for_other_mac():
+    network = scenarios.star()
+
+    with pytest.raises(ValueError, match='is not for host'):
+        handover_plan_for_host(network, 'aa:00:00:00:09:09',
+                               network.hosts[ROAMER])

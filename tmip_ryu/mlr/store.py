@@ -63,6 +63,10 @@ _INSERT_HANDOVER = (
     'prepare_ms, commit_ms, total_ms) '
     'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
 
+# Seconds to wait for another process's lock on the file before failing:
+# long enough for a controller that is stopping to let go of it.
+_LOCK_WAIT = 1.0
+
 # Rows read per step while loading, to bound the memory of recovery.
 _LOAD_CHUNK = 10000
 
@@ -160,7 +164,8 @@ class Store:
 
     def _open(self):
         connection = sqlite3.connect(self.path, isolation_level=None,
-                                     check_same_thread=False)
+                                     check_same_thread=False,
+                                     timeout=_LOCK_WAIT)
         self._connection = connection
         connection.execute('PRAGMA locking_mode=EXCLUSIVE')
         mode = connection.execute('PRAGMA journal_mode=WAL').fetchone()[0]

@@ -195,7 +195,8 @@ class UplinkRouter(Node):
 
     ``routes`` is a list of (prefix, next hop) static routes, added once
     at start.  IP forwarding is on, IPv6 off and checksum offload off on
-    every interface.
+    every interface.  Reverse path filtering starts off (a namespace
+    otherwise inherits the machine's setting); ``set_rp_filter`` sets it.
     """
 
     def config(self, routes=(), **params):
@@ -203,6 +204,7 @@ class UplinkRouter(Node):
         ipv6_off(self)
         result = super().config(**params)
         self.cmd('sysctl -qw net.ipv4.ip_forward=1')
+        self.set_rp_filter(0)
         for intf in self.intfNames():
             if intf != 'lo':
                 checksum_offload_off(self, intf)
@@ -478,9 +480,14 @@ def move(net, host, switch):
 
 def switch_of(host):
     """Return the switch a host's link is attached to now."""
+    return attachment(host)[0]
+
+
+def attachment(host):
+    """Return (switch, OpenFlow port) where a host's link is attached."""
     link = host.defaultIntf().link
     peer = link.intf2 if link.intf1 is host.defaultIntf() else link.intf1
-    return peer.node
+    return peer.node, peer.node.ports[peer]
 
 
 _default_run_dir = []

@@ -1,17 +1,22 @@
 """Helpers the end-to-end tests share: TMip cells in Mininet, run by tests.
 
 ``emulation_factory`` builds networks of ``mininet/tmip_topo.py`` with a
-name prefix of their own and stops them after the test; ``start_tmip``
-starts a controller for such a network and brings its hosts up by DHCP.
-Test modules import the fixture by name.
+name prefix of their own and stops them after the test; ``tmip`` starts
+such a network with a controller configured for it and brings its hosts
+up by DHCP.  Test modules import the fixtures they use by name, with
+``emulation_factory`` whenever they use ``tmip``.
 """
 
+import collections
 import os
+import re
 import string
 import sys
+import time
 
 import pytest
 
+from openflow_rules import is_tmip_cookie
 from support.ovs import dump_flows
 from support.processes import REPO, wait_for
 
@@ -166,3 +171,101 @@ def start_tmip(controller_factory, emulation_factory, dhcp=True,
     if dhcp:
         emulation.start_dhcp()
     return emulation, controller
+
+
+@pytest.fixture
+def tmip(controller_factory, emulation_factory):
+    """Start TMip networks for one test: ``tmip(**options)``."""
+
+    def start(**options):
+        return start_tmip(controller_factory, emulation_factory, **options)
+
+    return start
+
+
+def binding_of(controller, host):
+    """Return the controller's binding of a host as a dict, or None."""
+    status, body = controller.get_status('/tmip/hosts/%s' % host.MAC())
+    return body if status == 200 else None
+
+
+def wait_binding_cell(controller, host, cell, timeout=10):
+    """Wait until the controller places ``host`` in ``cell``."""
+    def placed():
+        binding = binding_of(controller, host)
+        return binding is not None and binding['cell'] == cell
+
+    wait_for(placed, timeout, interval=0.1,
+             message='%s in cell %d in /tmip/hosts (log: %s)'
+             % (host, cell, controller.log_path))
+
+
+def handovers_of(controller, host):
+    """Return the controller's hand-over records of a host, oldest first."""
+    records = [record for record in controller.get('/tmip/handovers')
+               if record['mac'] == host.MAC()]
+    return sorted(records, key=lambda record: record['started_at'])
+
+
+def _flow_keys(lines, tmip_only):
+    keys = collections.Counter()
+    for line in lines:
+        fields = dict(re.findall(r'(cookie|table|priority)=(\w+)', line))
+        cookie = int(fields.get('cookie', '0'), 16)
+        if tmip_only and not is_tmip_cookie(cookie):
+            continue
+        keys[(cookie, int(fields.get('table', 0)),
+              int(fields.get('priority', 32768)))] += 1
+    return keys
+
+
+def flow_differences(controller, emulation):
+    """Compare each bridge's TMip flows with the controller's expected set.
+
+    Flows are compared by (cookie, table, priority), counted, because the
+    controller renders its expected flows in add-flow syntax and OVS dumps
+    them in another form.  Returns a list of sentences, empty when every
+    bridge holds what the controller expects.
+    """
+    differences = []
+    for switch in emulation.net.switches:
+        dpid = int(switch.dpid, 16)
+        expected = _flow_keys(
+            controller.get('/tmip/flows/%d' % dpid)['expected'], True)
+        actual = _flow_keys(dump_flows(switch.name), True)
+        for key in sorted(set(expected) | set(actual)):
+            if expected[key] != actual[key]:
+                differences.append(
+                    '%s: cookie %#x table %d priority %d: %d on the '
+                    'switch, %d expected' % ((switch.name,) + key +
+                                             (actual[key], expected[key])))
+    return differences
+
+
+def wait_flows_settled(controller, emulation, timeout=10):
+    """Wait until every bridge holds the controller's expected flows."""
+    last = []
+
+    def settled():
+        last[:] = flow_differences(controller, emulation)
+        return not last
+
+    try:
+        wait_for(settled, timeout, interval=0.3,
+                 message='flows to match /tmip/flows')
+    except TimeoutError:
+        raise AssertionError('flows differ from /tmip/flows after %d s:\n%s'
+                             % (timeout, '\n'.join(last)))
+
+
+def send_one_frame(host):
+    """Make a host send exactly one frame: an ARP request for its gateway.
+
+    Returns the time just before it was sent (``time.monotonic()``).
+    """
+    gateway = tmip_topo.tmip_dhcp.ipv4_state(
+        host, host.defaultIntf().name)['router']
+    sent_at = time.monotonic()
+    output = host.cmd('arping -q -c 1 -w 1 -i %s %s'
+                      % (host.defaultIntf(), gateway))
+    return sent_at, output

@@ -8,6 +8,7 @@ addresses on one flat 10.9.0.0/24 segment.
 """
 
 import ast
+import json
 import os
 import subprocess
 import time
@@ -117,6 +118,59 @@ def test_tcp_session_survives_moves_in_flat_network(emulation_factory,
         assert session.wait_progress(moved_at, timeout=5), cell
 
     assert session.finish()
+
+
+def _start_kea(server, run_dir):
+    """Run kea-dhcp4 in ``server`` for 10.9.0.0/24; return its handle."""
+    intf = server.defaultIntf().name
+    server.cmd('ip addr add 10.9.0.1/24 dev %s' % intf)
+    config = {'Dhcp4': {
+        'interfaces-config': {'interfaces': [intf]},
+        'lease-database': {'type': 'memfile', 'persist': False},
+        'valid-lifetime': 120, 'renew-timer': 60, 'rebind-timer': 100,
+        'subnet4': [{'id': 1, 'subnet': '10.9.0.0/24',
+                     'pools': [{'pool': '10.9.0.50 - 10.9.0.60'}],
+                     'option-data': [{'name': 'routers',
+                                      'data': '10.9.0.1'}]}],
+        'loggers': [{'name': 'kea-dhcp4', 'severity': 'INFO',
+                     'output_options': [{'output': os.path.join(
+                         run_dir, 'kea.log')}]}]}}
+    config_path = os.path.join(run_dir, 'kea.json')
+    with open(config_path, 'w') as config_file:
+        json.dump(config, config_file)
+    env = dict(os.environ, KEA_PIDFILE_DIR=run_dir, KEA_LOCKFILE_DIR=run_dir)
+    with open(os.path.join(run_dir, 'kea.out'), 'wb') as log:
+        process = server.popen(['kea-dhcp4', '-c', config_path], env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    tmip_traffic.wait_listening(server, 'udp', 67)
+    return process
+
+
+@pytest.mark.parametrize('client', ['dhclient', 'udhcpc', 'dhcpcd'])
+def test_dhcp_client_leases_and_renews_from_plain_server(
+        emulation_factory, tmp_path, client):
+    # The client plumbing on its own: a Kea server on the same segment.
+    emulation = emulation_factory(cells=1, hosts=2, standalone=True,
+                                  dhcp_client=client)
+    kea = _start_kea(emulation.host(2), str(tmp_path))
+    try:
+        host = emulation.host(1)
+        dhcp = host.start_dhcp(str(tmp_path))
+        state = dhcp.wait_bound(timeout=40)
+        renewed_at = time.time()
+        dhcp.renew()
+        renewed = dhcp.wait_bound(timeout=40, since=renewed_at)
+    finally:
+        kea.terminate()
+        kea.wait()
+
+    assert str(state['interface']) == '10.9.0.50/24'
+    assert str(state['router']) == '10.9.0.1'
+    assert str(state['broadcast']) == '10.9.0.255'
+    assert renewed['interface'] == state['interface']
+    assert dhcp.pid() is not None
+    dhcp.stop()
+    assert dhcp.pid() is None
 
 
 def test_config_names_the_uplink_ports_ovs_assigned(emulation_factory):

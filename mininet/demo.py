@@ -9,7 +9,7 @@ The demo starts ``ryu-manager tmip_ryu.apps`` with a config generated for
 the network, builds the cells, and brings every host up by DHCP.  Then an
 iperf3 TCP session from ``ext`` and one from a host in another cell run
 to the roaming host ``h1`` while a 1000 datagram/s UDP probe counts
-losses.  ``h1`` moves through every cell and back home; after each move
+losses.  ``h1`` moves through every cell and back home.  After each move
 the demo prints the hand-over time the controller measured, the probe
 datagrams lost, and whether both TCP sessions still carry data.  It ends
 with a summary of ``/tmip/topology``, and exits 0 only if both sessions
@@ -41,7 +41,7 @@ FINAL_STATUSES = ('committed', 'aborted', 'failed')
 
 
 class DemoError(Exception):
-    """The demo cannot go on; the message says why and what to do."""
+    """An error that ends the demo; the message names the cause and the fix."""
 
 
 def say(text):
@@ -72,7 +72,7 @@ class Rest:
             return json.loads(reply.read().decode())
 
     def try_get(self, path):
-        """GET ``path``; return None if the API does not answer."""
+        """GET ``path``; return None if the request fails."""
         try:
             return self.get(path)
         except (OSError, urllib.error.URLError, ValueError):
@@ -106,7 +106,7 @@ class ControllerProcess:
         self.process = None
 
     def start(self, timeout=30):
-        """Start ryu-manager and wait until its REST API answers."""
+        """Start ryu-manager and wait until its REST API responds."""
         with open(self.log_path, 'ab') as log:
             self.process = subprocess.Popen(
                 self.args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,

@@ -1,8 +1,8 @@
 """A UDP probe stream that counts lost datagrams, run inside Mininet hosts.
 
 ``probe.py send`` sends sequence-numbered datagrams at a fixed rate (1000
-a second by default); ``probe.py receive`` counts them and rewrites a JSON
-stats file a few times a second::
+a second by default).  ``probe.py receive`` counts them and rewrites a
+JSON stats file every 50 ms::
 
     probe.py receive --port 9000 --stats /run/dir/probe.json
     probe.py send --to 10.1.0.2 --port 9000 --rate 1000

@@ -1,8 +1,8 @@
 """Real DHCP clients in Mininet hosts, each with its own files.
 
 Mininet hosts share the machine's file system, so every client gets its
-own lease, pid, log and event files in a run directory, and a hook script
-from ``mininet/hooks`` that sets the address, mask, broadcast address and
+own lease, pid, log and event files in a run directory.  Its hook script
+from ``mininet/hooks`` sets the address, mask, broadcast address and
 default route but never writes ``/etc/resolv.conf``.  The hook appends one
 line per client event to the event file; ``DhcpClient.events`` reads it.
 
@@ -227,7 +227,7 @@ class Dhclient(DhcpClient):
         return pid if _pid_runs(pid, self.program) else None
 
     def renew(self):
-        """Restart dhclient: it asks for its recorded lease (INIT-REBOOT).
+        """Restart dhclient, which requests its recorded lease (INIT-REBOOT).
 
         ISC dhclient has no signal that renews at once; a new dhclient with
         the same lease file starts in INIT-REBOOT and requests the address
@@ -279,7 +279,7 @@ class Dhcpcd(DhcpClient):
                 '--env', 'TMIP_EVENT_LOG=%s' % self.event_path, self.intf]
 
     def renew(self):
-        """Run ``dhcpcd --rebind``, which makes the running dhcpcd rebind."""
+        """Run ``dhcpcd --rebind``, so that dhcpcd rebinds its lease."""
         output = self.host.cmd('dhcpcd --rebind --ipv4only %s' % self.intf)
         return output
 

@@ -231,8 +231,8 @@ class TmipTopo(Topo):
     router ``r0`` (172.16.c.0/30), port 2 its core link to ``s254``, and
     its mobile hosts start at port 3.  Hosts are numbered across cells:
     with two hosts a cell, ``h1`` and ``h2`` are in cell 1.  The router
-    routes 10.c.0.0/16 to 172.16.c.1 (the controller answers for that
-    address) and leads to ``ext`` (203.0.113.10) on 203.0.113.0/24.
+    routes 10.c.0.0/16 to 172.16.c.1 (the controller replies to ARP for
+    that address) and leads to ``ext`` (203.0.113.10) on 203.0.113.0/24.
 
     ``prefix`` goes in front of every node name, so that several networks
     can run at once without clashing bridge or interface names.
@@ -368,7 +368,7 @@ def controller_config(net, state_file=None, route_optimisation=True,
 
 
 class NameClash(RuntimeError):
-    """A bridge or interface the topology needs exists already."""
+    """Error raised when a bridge or interface the topology needs exists."""
 
 
 def existing_names(topo):
@@ -440,8 +440,8 @@ def move(net, host, switch):
 
     The switch side of the host's veth leaves its bridge and joins the
     other one in one OVS transaction, as a cable moved from one socket to
-    another.  The host keeps its interface, MAC and IP address and sees no
-    carrier change.  ``host`` and ``switch`` are nodes or names.
+    another.  The host keeps its interface, MAC and IP address, and its
+    carrier stays up.  ``host`` and ``switch`` are nodes or names.
     """
     host = _node(net, host)
     new_switch = _node(net, switch)

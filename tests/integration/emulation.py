@@ -1,7 +1,7 @@
 """Helpers the end-to-end tests share: TMip cells in Mininet, run by tests.
 
 ``emulation_factory`` builds networks of ``mininet/tmip_topo.py`` with a
-name prefix of their own and stops them after the test; ``tmip`` starts
+name prefix of their own and stops them after the test.  ``tmip`` starts
 such a network with a controller configured for it and brings its hosts
 up by DHCP.  Test modules import the fixtures they use by name, with
 ``emulation_factory`` whenever they use ``tmip``.
@@ -106,7 +106,7 @@ class Emulation:
         return {host.name: host.dhcp.wait_bound(timeout) for host in hosts}
 
     def address(self, host):
-        """Return the IPv4 address a host holds now, as text."""
+        """Return the IPv4 address configured on a host now, as text."""
         state = tmip_topo.tmip_dhcp.ipv4_state(host, host.defaultIntf().name)
         assert state['interface'] is not None, '%s has no address' % host
         return str(state['interface'].ip)
@@ -225,7 +225,7 @@ def flow_differences(controller, emulation):
     Flows are compared by (cookie, table, priority), counted, because the
     controller renders its expected flows in add-flow syntax and OVS dumps
     them in another form.  Returns a list of sentences, empty when every
-    bridge holds what the controller expects.
+    bridge has the flows the controller expects.
     """
     differences = []
     for switch in emulation.net.switches:
@@ -243,7 +243,7 @@ def flow_differences(controller, emulation):
 
 
 def wait_flows_settled(controller, emulation, timeout=10):
-    """Wait until every bridge holds the controller's expected flows."""
+    """Wait until every bridge has the controller's expected flows."""
     last = []
 
     def settled():

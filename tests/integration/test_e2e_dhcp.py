@@ -53,9 +53,9 @@ def test_renewal_in_foreign_cell_keeps_home_address(tmip, client):
     emulation.move(host, 2)
     renewed_at = time.time()
 
-    # udhcpc renews (RENEWING, unicast to the server); dhclient restarts
-    # and asks for its recorded lease (INIT-REBOOT).  Either request is
-    # the host's first frame in cell 2.
+    # udhcpc renews (RENEWING, unicast to the server), and dhclient
+    # restarts and requests its recorded lease (INIT-REBOOT).  Either
+    # request is the host's first frame in cell 2.
     host.dhcp.renew()
     state = host.dhcp.wait_bound(timeout=30, since=renewed_at)
 

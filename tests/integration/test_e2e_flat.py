@@ -1,10 +1,11 @@
 """The emulation on its own: cells as plain learning switches, no TMip.
 
-These tests prove what the TMip tests take for granted: TCP crosses two
-userspace bridges (checksum offload off), the router forwards, ``move``
-keeps a host's interface, MAC and address, a TCP session survives a move,
-and the generated config names the ports OVS assigned.  Hosts get static
-addresses on one flat 10.9.0.0/24 segment.
+These tests prove what the TMip tests take for granted.  TCP crosses two
+userspace bridges (checksum offload off), and the router forwards.
+``move`` keeps a host's interface, MAC and address, and a TCP session
+survives a move.  The generated config names the ports OVS assigned.
+Hosts get static addresses on one flat 10.9.0.0/24 segment, and each DHCP
+client is checked against a plain Kea server.
 """
 
 import ast

@@ -65,7 +65,7 @@ def test_two_quick_moves_converge_on_last_cell(tmip):
     wait_flows_settled(controller, emulation)
 
 
-def test_silent_host_is_reachable_once_it_sends_one_frame(tmip):
+def test_silent_host_reachable_after_one_frame(tmip):
     emulation, controller = tmip(cells=2, hosts=1)
     silent, peer = emulation.host(1), emulation.host(2)
     address = emulation.address(silent)

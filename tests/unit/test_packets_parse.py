@@ -567,7 +567,7 @@ def mutated_frames(draw):
     return bytes(data)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.binary(max_size=600))
 def test_parse_random_bytes_never_raises(data):
     check_frame(parse_frame(data))

@@ -8,12 +8,13 @@ only, and each host's flows, which depend on that host alone.  A
 hand-over can therefore recompute one host's flows instead of whole
 switches.
 
-A flow in table 2 that tunnels out of core port p comes with a hairpin
-twin: the same match plus in_port=p, one priority higher, that outputs
-to IN_PORT.  A packet popped at its label's cell may have to go back out
-of the port it came in by (a home cell on a single core link sends a
-roaming host's packets back the same way).  OpenFlow drops an output to
-the ingress port unless the action names IN_PORT.
+A flow in table 2 that tunnels out of core port p, or delivers to a host
+on port p, comes with a hairpin twin: the same match plus in_port=p, one
+priority higher, that outputs to IN_PORT.  OpenFlow drops an output to
+the ingress port unless the action names IN_PORT, and packets do need to
+leave by the port they came in by.  A home cell on a single core link
+sends a roaming host's packets back the way they came, and two hosts
+behind one access port (a wireless access point, say) talk through it.
 """
 
 import collections
@@ -111,16 +112,21 @@ def network_view(network):
     return view
 
 
-def _route_flows_for(priority, match, actions, cookie):
-    """Return a table 2 flow and, if it tunnels, its hairpin twin."""
+def _route_flows_for(priority, match, actions, cookie, hairpin=None):
+    """Return a table 2 flow, plus its hairpin twin when it needs one.
+
+    hairpin=None gives a twin to tunnels only.
+    """
     flow = Flow(TABLE_ROUTE, priority, match, actions, cookie)
-    if not actions or actions[0][0] != 'push_mpls':
+    if hairpin is None:
+        hairpin = bool(actions) and actions[0][0] == 'push_mpls'
+    if not hairpin:
         return [flow]
     port = actions[-1][1]
-    hairpin = Flow(TABLE_ROUTE, priority + HAIRPIN_PRIORITY_OFFSET,
-                   tuple(sorted(match + (('in_port', port),))),
-                   actions[:-1] + (('output', 'IN_PORT'),), cookie)
-    return [flow, hairpin]
+    twin = Flow(TABLE_ROUTE, priority + HAIRPIN_PRIORITY_OFFSET,
+                tuple(sorted(match + (('in_port', port),))),
+                actions[:-1] + (('output', 'IN_PORT'),), cookie)
+    return [flow, twin]
 
 
 def _rewrite_and_output(gateway_mac, eth_dst, port):
@@ -256,11 +262,12 @@ def _local_host_flows(view, host, roaming):
         Flow(TABLE_ROUTE, PRIORITY_GATEWAY,
              make_match(eth_type=ETH_TYPE_IPV4, ipv4_dst=host.gateway),
              TO_CONTROLLER, cookie_for(Kind.GATEWAY, mac)),
-        Flow(TABLE_ROUTE, PRIORITY_HOST_ROUTE,
-             make_match(eth_type=ETH_TYPE_IPV4, ipv4_dst=host.address),
-             _rewrite_and_output(view.settings.gateway_mac, mac, host.port),
-             cookie_for(Kind.DELIVER, mac)),
     ]
+    flows += _route_flows_for(
+        PRIORITY_HOST_ROUTE,
+        make_match(eth_type=ETH_TYPE_IPV4, ipv4_dst=host.address),
+        _rewrite_and_output(view.settings.gateway_mac, mac, host.port),
+        cookie_for(Kind.DELIVER, mac), hairpin=True)
     if roaming and view.settings.reverse_tunnelling:
         # in_port limits this to packets straight from the host, so a
         # packet that comes back after the home cell routed it cannot be

@@ -313,3 +313,17 @@ def test_unreachable_cell_drops_without_loop():
 
     assert result.outcome == DROP
     assert result.path == (1,)
+
+
+def test_hosts_behind_one_access_port_reach_each_other():
+    network = scenarios.build_network(
+        cells=(1, 2), edges=((1, 2),), hosts=((1, 1, 1), (2, 1, 1)))
+    source = network.hosts['aa:00:00:00:01:00']
+    target = network.hosts['aa:00:00:00:02:00']
+    packet = ipv4_packet(source.port, source.mac, source.address,
+                         target.address)
+
+    result = Walker(network).walk(packet, source.dpid)
+
+    _assert_delivered(result, network, target, source.address)
+    assert result.path == (1,)

@@ -113,3 +113,17 @@ def move(network, mac, dpid, port):
     host = network.hosts[mac]
     return network.replace_host(HostPlacement(
         host.mac, host.address, host.gateway, host.home_cell, dpid, port))
+
+
+def golden_scenarios():
+    """Return the networks whose flows tests/golden holds, by name."""
+    roamer = host_mac(1, 0)
+    star_home = star()
+    return {
+        'star_home': star_home,
+        'star_roaming': move(star_home, roamer, 2, 2),
+        'ring_roaming_reverse': move(
+            ring(4, Settings(route_optimisation=False,
+                             reverse_tunnelling=True)),
+            roamer, 3, 2),
+    }

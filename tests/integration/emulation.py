@@ -44,6 +44,7 @@ class Emulation:
         os.makedirs(run_dir, exist_ok=True)
         self.cells = cells
         self.net = None
+        self.sessions = []
         last_error = None
         for letter in string.ascii_lowercase:
             self.prefix = 'e%02d%s' % (os.getpid() % 100, letter)
@@ -111,6 +112,14 @@ class Emulation:
         assert state['interface'] is not None, '%s has no address' % host
         return str(state['interface'].ip)
 
+    def iperf(self, client, server, port, **options):
+        """Start an iperf3 session to ``server``; it is stopped with us."""
+        session = tmip_traffic.IperfSession(
+            client, server, self.address(server), port, self.run_dir,
+            **options)
+        self.sessions.append(session)
+        return session.start()
+
     def move(self, host, cell):
         """Move a host's link to the switch of ``cell``; return its port."""
         return tmip_topo.move(self.net, host, self.switch(cell))
@@ -123,6 +132,8 @@ class Emulation:
         """Stop DHCP clients and the network; remove its bridges."""
         if self.net is None:
             return
+        for session in self.sessions:
+            session.stop()
         for host in tmip_topo.mobile_hosts(self.net):
             host.stop_dhcp()
         self.net.stop()

@@ -9,7 +9,6 @@ from emulation import (binding_of, emulation_factory,  # noqa: F401
                        handovers_of, ping, send_one_frame, tmip,
                        wait_binding_cell, wait_flows_settled, wait_ping)
 import tmip_topo
-import tmip_traffic
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +22,10 @@ def test_hosts_in_different_cells_ping_each_other(tmip):
                     timeout=2) >= 2, (source, target)
 
 
-def test_tcp_session_survives_moves_a_b_c_a(tmip, tmp_path):
+def test_tcp_session_survives_moves_a_b_c_a(tmip):
     emulation, controller = tmip(cells=3, hosts=1)
     roaming, peer = emulation.host(1), emulation.host(2)
-    session = tmip_traffic.IperfSession(
-        peer, roaming, emulation.address(roaming), 5201, str(tmp_path),
-        duration=16).start()
+    session = emulation.iperf(peer, roaming, 5201, duration=16)
     assert session.wait_progress(session.started_at)
 
     for cell in (2, 3, 1):

@@ -7,7 +7,6 @@ import pytest
 from emulation import (emulation_factory, ping,  # noqa: F401
                        send_one_frame, tmip, wait_binding_cell)
 import tmip_topo
-import tmip_traffic
 
 pytestmark = pytest.mark.integration
 
@@ -18,16 +17,14 @@ def _roam(emulation, controller, host, cell):
     wait_binding_cell(controller, host, cell)
 
 
-def test_ext_reaches_host_at_home_and_roaming(tmip, tmp_path):
+def test_ext_reaches_host_at_home_and_roaming(tmip):
     emulation, controller = tmip(cells=3, hosts=1)
     roaming = emulation.host(1)
     address = emulation.address(roaming)
     assert ping(emulation.ext, address, count=3, timeout=2) >= 2
 
     _roam(emulation, controller, roaming, 3)
-    session = tmip_traffic.IperfSession(
-        emulation.ext, roaming, address, 5201, str(tmp_path),
-        duration=3).start()
+    session = emulation.iperf(emulation.ext, roaming, 5201, duration=3)
 
     assert ping(emulation.ext, address, count=3, timeout=2) >= 2
     assert ping(roaming, tmip_topo.EXTERNAL_HOST_ADDRESS, count=3,

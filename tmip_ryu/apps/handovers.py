@@ -1,0 +1,106 @@
+"""Hand-overs: a host seen at a new place moves there in one transaction.
+
+The register's coordinator runs the two-phase commit; this module builds
+its participants from the rules' hand-over plan (one per switch whose
+flows change, in the plan's make-before-break order) and runs each
+hand-over in its own green thread, because the replies it waits for
+arrive through this app's event loop.
+"""
+
+from ryu.lib import hub
+
+import openflow_rules as rules
+from tmip_ryu.mlr import PENDING
+from tmip_ryu.network_state import placement_of
+from tmip_ryu.transactions import apply_flow_diff, make_participant
+
+
+class HandoverMixin:
+    """Hand-over handling of the TMip controller."""
+
+    def _init_handovers(self):
+        self.handover_threads = {}    # mac -> green thread running moves
+
+    def request_handover(self, binding, cell, dpid, port, detected_at,
+                         frame, data):
+        """Start (or queue) the move of a known host to a new place."""
+        mac = binding.mac
+        if frame.ipv4 is not None and frame.arp is None and \
+                frame.dhcp is None:
+            self.hold_frame(mac, dpid, port, data)
+        handover = self.coordinator.request(mac, cell, dpid, port,
+                                            detected_at=detected_at)
+        if handover is None or handover.status != PENDING:
+            # Already there, already heading there, or queued behind the
+            # running hand-over of this host (the last move wins).
+            return
+        self.handover_threads[mac] = hub.spawn(self._run_handovers, mac,
+                                               handover)
+
+    def _run_handovers(self, mac, handover):
+        try:
+            while handover is not None:
+                self._run_one(handover)
+                handover = self.coordinator.next_for(mac)
+        except Exception:  # noqa: BLE001 - log, never kill the app
+            self.logger.exception('hand-over of host %s failed', mac)
+        finally:
+            self.handover_threads.pop(mac, None)
+
+    def _run_one(self, handover):
+        mac = handover.mac
+        binding = self.register.get(mac)
+        target = handover.target
+        if binding is None:
+            return
+        plan = rules.handover_plan_for_host(
+            self.state.network(), mac,
+            placement_of(binding, target.dpid, target.port))
+        participants = []
+        roles = _roles(binding, handover)
+        for change in plan:
+            record = self.switches.get(change.dpid)
+            if record is None:
+                continue
+            participants.append(make_participant(
+                record.datapath, change.diff, self.tracker,
+                roles.get(change.dpid, 'route')))
+
+        outcome = self.coordinator.run(handover, participants)
+        timings = outcome.timings or {}
+        if outcome.status == 'committed':
+            for change in plan:
+                record = self.switches.get(change.dpid)
+                if record is not None:
+                    record.installed = apply_flow_diff(record.installed,
+                                                       change.diff)
+            moved = self.register.get(mac)
+            self.state.place(moved)
+            self.logger.info(
+                'host %s moved cell %d -> %d in %.1f ms (seq %d, %d '
+                'switches)', mac, binding.cell, moved.cell,
+                timings.get('total_ms', 0.0), moved.seq, len(participants))
+            self._release_held(mac)
+        elif outcome.status == 'failed':
+            self.count('handovers_failed')
+            self.logger.error('hand-over of host %s to cell %d failed while '
+                              'committing: %s; resyncing switches', mac,
+                              target.cell, outcome.reason)
+            self.held_frames.pop(mac, None)
+            for record in self.switches.values():
+                self._request_flows(record.datapath)
+        else:
+            self.count('handovers_aborted')
+            self.logger.warning('hand-over of host %s to cell %d aborted: '
+                                '%s', mac, target.cell, outcome.reason)
+            self.held_frames.pop(mac, None)
+
+    def _release_held(self, mac):
+        for dpid, in_port, data in self.held_frames.pop(mac, []):
+            record = self.switches.get(dpid)
+            if record is not None:
+                self.reinject(record.datapath, in_port, data)
+
+
+def _roles(binding, handover):
+    return {handover.target.dpid: 'new', binding.dpid: 'old'}

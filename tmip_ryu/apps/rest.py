@@ -1,0 +1,160 @@
+"""The REST API of the TMip controller, served by ``ryu.app.wsgi``.
+
+Every answer is JSON.  Errors carry ``{"error": sentence}`` and the HTTP
+status that fits: 400 for a malformed argument, 404 for an unknown host
+or path, 405 for a method other than GET.
+"""
+
+import json
+import re
+
+from ryu.app import wsgi
+
+import openflow_rules as rules
+from tmip_ryu.network_state import pool_of
+
+INSTANCE = 'tmip_controller'
+_MAC = re.compile(r'^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$')
+_DPID = re.compile(r'^(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})$')
+
+
+def json_response(body, status=200):
+    """Return a webob response with a JSON body."""
+    text = json.dumps(body, indent=1, sort_keys=True, default=str)
+    return wsgi.Response(status=status, content_type='application/json',
+                         charset='utf-8', body=text.encode())
+
+
+def json_error(status, message):
+    """Return a JSON error response with one sentence."""
+    return json_response({'error': message, 'status': status}, status)
+
+
+class TmipRestController(wsgi.ControllerBase):
+    """GET endpoints under /tmip."""
+
+    def __init__(self, req, link, data, **config):
+        super().__init__(req, link, data, **config)
+        self.app = data[INSTANCE]
+
+    @wsgi.route('tmip_topology', '/tmip/topology', methods=['GET'])
+    def topology(self, req, **kwargs):
+        return json_response(topology_of(self.app))
+
+    @wsgi.route('tmip_hosts', '/tmip/hosts', methods=['GET'])
+    def hosts(self, req, **kwargs):
+        return json_response(hosts_of(self.app))
+
+    @wsgi.route('tmip_host', '/tmip/hosts/{mac}', methods=['GET'])
+    def host(self, req, mac, **kwargs):
+        if not _MAC.match(mac):
+            return json_error(400, 'invalid MAC address %r; expected six '
+                              'hex octets like 02:00:00:00:00:0a' % mac)
+        binding = self.app.register.get(mac.lower().replace('-', ':'))
+        if binding is None:
+            return json_error(404, 'host %s not found' % mac.lower())
+        return json_response(host_dict(self.app, binding))
+
+    @wsgi.route('tmip_cells', '/tmip/cells', methods=['GET'])
+    def cells(self, req, **kwargs):
+        return json_response(cells_of(self.app))
+
+    @wsgi.route('tmip_handovers', '/tmip/handovers', methods=['GET'])
+    def handovers(self, req, **kwargs):
+        return json_response(self.app.coordinator.history())
+
+    @wsgi.route('tmip_counters', '/tmip/counters', methods=['GET'])
+    def counters(self, req, **kwargs):
+        body = dict(self.app.counters)
+        body['handovers'] = self.app.coordinator.stats()
+        return json_response(body)
+
+    @wsgi.route('tmip_flows', '/tmip/flows/{dpid}', methods=['GET'])
+    def flows(self, req, dpid, **kwargs):
+        if not _DPID.match(dpid):
+            return json_error(400, 'invalid datapath id %r; give it in '
+                              'decimal or as 0x<hex>' % dpid)
+        number = int(dpid, 0)
+        if number not in self.app.switches:
+            return json_error(404, 'switch %s not connected' % dpid)
+        desired = self.app.desired_flows(number)
+        return json_response({
+            'dpid': number,
+            'expected': rules.render_ofctl_all(desired).splitlines(),
+            'count': len(desired)})
+
+
+class TmipRestFallback(wsgi.ControllerBase):
+    """JSON errors for unknown paths and methods under /tmip."""
+
+    @wsgi.route('tmip_wrong_method', '/tmip/{path:.*}',
+                methods=['POST', 'PUT', 'DELETE', 'PATCH'])
+    def wrong_method(self, req, path, **kwargs):
+        return json_error(405, 'method %s is not allowed; this API is '
+                          'read-only (GET)' % req.method)
+
+    @wsgi.route('tmip_not_found', '/tmip/{path:.*}', methods=['GET'])
+    def not_found(self, req, path, **kwargs):
+        return json_error(404, 'no such path /tmip/%s; see /tmip/topology, '
+                          '/tmip/hosts, /tmip/cells, /tmip/handovers'
+                          % path)
+
+
+def host_dict(app, binding):
+    """Return one host's binding as JSON-ready data."""
+    body = binding.to_dict()
+    body['roaming'] = binding.cell != binding.home_cell
+    return body
+
+
+def hosts_of(app):
+    """Return every live binding, sorted by MAC."""
+    return [host_dict(app, b)
+            for b in sorted(app.register.bindings(), key=lambda b: b.mac)]
+
+
+def cells_of(app):
+    """Return every connected cell with its pool and its use."""
+    cells = []
+    for dpid in sorted(app.switches):
+        cell = app.state.cell_of(dpid)
+        if cell is None:
+            continue
+        cells.append({'cell': cell, 'dpid': dpid,
+                      'pool': pool_of(app.settings, cell),
+                      'usage': app.register.pool_usage(cell)})
+    return cells
+
+
+def topology_of(app):
+    """Return switches, links, cells, hosts and tunnels as one document."""
+    switches = []
+    for dpid, record in sorted(app.switches.items()):
+        ports = app.state.ports.get(dpid, {})
+        switches.append({
+            'dpid': dpid, 'cell': app.state.cell_of(dpid),
+            'openflow_version': record.datapath.ofproto.OFP_VERSION,
+            'ports': {str(p): app.state.port_role(dpid, p)
+                      for p in sorted(ports)},
+            'flows': len(record.installed)})
+    links = [{'src_dpid': link.src_dpid, 'src_port': link.src_port,
+              'dst_dpid': link.dst_dpid, 'dst_port': link.dst_port}
+             for link in sorted(app.state.links, key=_link_key)]
+    uplinks = [{'dpid': u.dpid, 'port': u.port, 'address': u.address,
+                'next_hop': u.next_hop, 'next_hop_mac': u.next_hop_mac}
+               for u in app.state.uplinks()]
+    hosts = hosts_of(app)
+    tunnels = [{'mac': h['mac'], 'address': h['address'],
+                'from_cell': h['home_cell'], 'to_cell': h['cell']}
+               for h in hosts if h['roaming']]
+    return {'switches': switches, 'links': links, 'cells': cells_of(app),
+            'uplinks': uplinks, 'hosts': hosts, 'tunnels': tunnels,
+            'settings': {
+                'route_optimisation': app.settings.route_optimisation,
+                'reverse_tunnelling': app.settings.reverse_tunnelling,
+                'gateway_mac': app.settings.gateway_mac,
+                'lease_time': app.settings.lease_time}}
+
+
+def _link_key(link):
+    return (link.src_dpid, link.src_port, link.dst_dpid, link.dst_port)

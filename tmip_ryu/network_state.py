@@ -1,0 +1,168 @@
+"""What the controller knows of the network, as ``openflow_rules`` data.
+
+``NetworkState`` keeps the connected switches with their ports, the core
+links that LLDP discovery reported, the configured uplinks with their
+resolved next-hop MACs, and a placement per live binding of the register.
+``network()`` returns all of it as one ``openflow_rules.Network``.
+"""
+
+import openflow_rules as rules
+
+# Ports above this number are reserved (LOCAL, CONTROLLER, ...).
+_MAX_PHYSICAL_PORT = 0xffffff00
+
+
+class NetworkState:
+    """Switches, ports, links, uplinks and host placements."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.ports = {}          # dpid -> {port_no: hw_addr}
+        self.links = set()       # rules.CoreLink, both directions
+        self.next_hop_macs = {}  # (dpid, port) -> MAC of the uplink's router
+        self.placements = {}     # mac -> rules.HostPlacement
+        self._rule_settings = rules.Settings(
+            gateway_mac=settings.gateway_mac,
+            route_optimisation=settings.route_optimisation,
+            reverse_tunnelling=settings.reverse_tunnelling)
+
+    # -- switches and ports
+
+    def cell_of(self, dpid):
+        """Return the cell id of a switch, or None when it has none."""
+        return self.settings.cell_of(dpid)
+
+    def set_ports(self, dpid, ports):
+        """Record a switch's physical ports as {port_no: hw_addr}."""
+        self.ports[dpid] = {number: hw_addr.lower()
+                            for number, hw_addr in ports.items()
+                            if number < _MAX_PHYSICAL_PORT}
+
+    def remove_switch(self, dpid):
+        """Forget a switch and every link that touches it."""
+        self.ports.pop(dpid, None)
+        self.links = {link for link in self.links
+                      if dpid not in (link.src_dpid, link.dst_dpid)}
+
+    def is_switch_mac(self, mac):
+        """Tell whether a MAC belongs to a port of a known switch."""
+        return any(mac in ports.values() for ports in self.ports.values())
+
+    def uplink_at(self, dpid, port):
+        """Return the configured uplink on a port, or None."""
+        for uplink in self.settings.uplinks:
+            if uplink.dpid == dpid and uplink.port == port:
+                return uplink
+        return None
+
+    def port_role(self, dpid, port):
+        """Return the role of a port: core, uplink or access."""
+        # Either end counts: LLDP may have reported one direction only.
+        for link in self.links:
+            if (link.src_dpid, link.src_port) == (dpid, port) or \
+                    (link.dst_dpid, link.dst_port) == (dpid, port):
+                return rules.CORE
+        if self.uplink_at(dpid, port) is not None:
+            return rules.UPLINK
+        return rules.ACCESS
+
+    # -- links
+
+    def add_link(self, src_dpid, src_port, dst_dpid, dst_port):
+        """Record one discovered direction of a core link; True if new."""
+        link = rules.CoreLink(src_dpid, src_port, dst_dpid, dst_port)
+        if link in self.links:
+            return False
+        self.links.add(link)
+        return True
+
+    def remove_link(self, src_dpid, src_port, dst_dpid, dst_port):
+        """Forget one direction of a core link; True if it was known."""
+        link = rules.CoreLink(src_dpid, src_port, dst_dpid, dst_port)
+        if link not in self.links:
+            return False
+        self.links.discard(link)
+        return True
+
+    # -- hosts
+
+    def place(self, binding):
+        """Record where a live binding's host is now."""
+        self.placements[binding.mac] = placement_of(binding)
+
+    def unplace(self, mac):
+        """Forget a host whose binding is gone."""
+        self.placements.pop(mac, None)
+
+    # -- the model for openflow_rules
+
+    def switches(self):
+        """Return {dpid: rules.Switch} for connected switches with a cell."""
+        # A host keeps its port in the model after the port is deleted
+        # (it was unplugged to move): the hand-over then moves its flows
+        # from there instead of leaving them behind.
+        host_ports = {}
+        for host in self.placements.values():
+            host_ports.setdefault(host.dpid, set()).add(host.port)
+        switches = {}
+        for dpid, ports in self.ports.items():
+            cell = self.cell_of(dpid)
+            if cell is None:
+                continue
+            roles = {port: self.port_role(dpid, port) for port in ports}
+            for port in host_ports.get(dpid, ()):
+                roles.setdefault(port, rules.ACCESS)
+            switches[dpid] = rules.Switch(dpid=dpid, cell=cell, ports=roles)
+        return switches
+
+    def uplinks(self):
+        """Return the configured uplinks of connected switches."""
+        found = []
+        for uplink in self.settings.uplinks:
+            if uplink.dpid not in self.ports:
+                continue
+            found.append(rules.Uplink(
+                dpid=uplink.dpid, port=uplink.port,
+                address=str(uplink.interface),
+                next_hop=str(uplink.next_hop),
+                next_hop_mac=self.next_hop_macs.get(
+                    (uplink.dpid, uplink.port))))
+        return tuple(found)
+
+    def cell_pools(self):
+        """Return {cell: 'network/prefix'} for every connected cell."""
+        pools = {}
+        for dpid in self.ports:
+            cell = self.cell_of(dpid)
+            if cell is not None:
+                pools[cell] = pool_of(self.settings, cell)
+        return pools
+
+    def network(self, placements=None):
+        """Return the whole network as one ``openflow_rules.Network``."""
+        switches = self.switches()
+        hosts = placements if placements is not None else self.placements
+        # A host seen on a port that later turned out to be a core or
+        # uplink port is left out until it shows up on an access port.
+        hosts = {mac: host for mac, host in hosts.items()
+                 if host.dpid in switches and
+                 switches[host.dpid].ports.get(host.port) == rules.ACCESS}
+        return rules.Network(
+            switches=switches, links=frozenset(self.links),
+            uplinks=self.uplinks(), hosts=hosts,
+            cell_pools=self.cell_pools(),
+            settings=self._rule_settings)
+
+
+def placement_of(binding, dpid=None, port=None):
+    """Return the HostPlacement of a binding, optionally somewhere else."""
+    return rules.HostPlacement(
+        mac=binding.mac, address=str(binding.address),
+        gateway=str(binding.gateway), home_cell=binding.home_cell,
+        dpid=binding.dpid if dpid is None else dpid,
+        port=binding.port if port is None else port)
+
+
+def pool_of(settings, cell):
+    """Return a cell's address pool: configured, or 10.<cell>.0.0/16."""
+    return settings.cell_pools.get(cell, '10.%d.0.0/16' % cell)

@@ -243,4 +243,4 @@ class RegisterMachine(RuleBasedStateMachine):
 
 TestRegisterMachine = RegisterMachine.TestCase
 TestRegisterMachine.settings = settings(
-    max_examples=150, stateful_step_count=40, deadline=None)
+    max_examples=100, stateful_step_count=35, deadline=None)

@@ -419,3 +419,18 @@ def test_store_keeps_only_latest_handover_rows(path, clock):
     records = store.load_handovers(100)
 
     assert [record['to']['port'] for record in records] == [5, 6, 7]
+
+
+def test_recover_drops_quarantine_outside_changed_pools(path, clock):
+    store = Store(path)
+    register = Register(store=store, **options(clock))
+    register.attach(MACS[0], 2, 1, 1)
+    register.decline(MACS[0])
+    register.flush()
+
+    recovered = reopen(store, path, clock, pools={1: '10.1.0.0/28'},
+                       default_pool=lambda cell: None)
+    recovered.flush()
+
+    assert recovered.pool_usage(1)['quarantined'] == 0
+    assert recovered.store.load_quarantine() == []

@@ -22,6 +22,9 @@ EXPIRED = 'expired'
 _MAC_RE = re.compile(r'[0-9a-f]{2}(:[0-9a-f]{2}){5}')
 _MAC_SEPARATED_RE = re.compile(r'[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}')
 _MAC_BARE_RE = re.compile(r'[0-9a-fA-F]{12}')
+# The group bit is the lowest bit of the first octet, so the second hex
+# digit of a group address is odd.
+_ODD_HEX_DIGITS = frozenset('13579bdf')
 
 
 def normalize_mac(mac):
@@ -43,7 +46,7 @@ def normalize_mac(mac):
     else:
         raise ValueError('invalid MAC address %r: expected six octets '
                          'like aa:bb:cc:dd:ee:ff' % (mac,))
-    if int(normalized[:2], 16) & 1:
+    if normalized[1] in _ODD_HEX_DIGITS:
         raise ValueError('invalid host MAC address %s: it is a group '
                          '(multicast or broadcast) address' % normalized)
     return normalized

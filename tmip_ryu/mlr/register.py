@@ -87,7 +87,7 @@ class Register:
 
     def get(self, mac):
         """Return the binding of a MAC, or None; ValueError if malformed."""
-        return self._by_mac.get(normalize_mac(mac))
+        return self._lookup(mac)[1]
 
     def by_address(self, address):
         """Return the binding whose host address (n+2) is ``address``."""
@@ -143,8 +143,7 @@ class Register:
         hand-over coordinator. An exhausted pool gives a result with no
         binding and the PoolExhausted as ``error``; it is not raised.
         """
-        mac = normalize_mac(mac)
-        binding = self._by_mac.get(mac)
+        mac, binding = self._lookup(mac)
         if binding is not None:
             return AttachResult(binding, False)
         check_cell(cell)
@@ -159,8 +158,6 @@ class Register:
         binding = Binding(mac, cell, cell, dpid, port, network_int, now,
                           self.lease_time)
         self._insert(binding)
-        LOG.debug('host %s registered in cell %d with %s', mac, cell,
-                  binding.network)
         return AttachResult(binding, True)
 
     def renew(self, mac, lease_time=None, client_id=None):
@@ -192,12 +189,11 @@ class Register:
         The /30 goes back to the pool. The returned binding has state
         'expired'.
         """
-        binding = self._by_mac.get(normalize_mac(mac))
+        binding = self._lookup(mac)[1]
         if binding is None:
             return None
         self._remove(binding)
         self._free_block(binding.network_int)
-        LOG.debug('host %s released %s', binding.mac, binding.network)
         return binding
 
     def decline(self, mac):
@@ -210,7 +206,7 @@ class Register:
         Returns None for an unknown MAC, and also when the home pool has
         no other free /30: the host then has no binding.
         """
-        old = self._by_mac.get(normalize_mac(mac))
+        old = self._lookup(mac)[1]
         if old is None:
             return None
         now = self.clock()
@@ -328,7 +324,8 @@ class Register:
                 batch.upserts.append(binding_row(binding))
         for network_int in self._dirty_networks:
             pool = self._pool_containing(network_int)
-            until = pool.quarantined_until(network_int)
+            until = (None if pool is None
+                     else pool.quarantined_until(network_int))
             if until is None:
                 batch.unquarantined.append(network_int)
             else:
@@ -384,20 +381,39 @@ class Register:
         return register
 
     def _load(self, store):
-        used = {cell: set() for cell in self._pools}
+        by_mac = self._by_mac
+        by_network = self._by_network
+        expiry = self._expiry
+        pools = self._pools
+        used = {cell: set() for cell in pools}
+        outside = []
+        # The row layout matches Binding's positional arguments.
         for row in store.load_bindings():
-            binding = self._binding_from_row(row)
-            if binding is None:
+            binding = Binding(*row)
+            network_int = binding.network_int
+            if network_int in by_network:
+                LOG.error('dropping stored binding of %s: its /30 %s '
+                          'belongs to %s too', binding.mac,
+                          ipaddress.IPv4Address(network_int),
+                          by_network[network_int].mac)
                 continue
-            pool = self._pool_containing(binding.network_int)
+            pool = pools.get(binding.home_cell)
+            if pool is None or network_int not in pool:
+                outside.append(binding)
+                pool = self._pool_containing(network_int)
             if pool is not None:
-                used[pool.cell].add(binding.network_int)
-            self._by_mac[binding.mac] = binding
-            self._by_network[binding.network_int] = binding
-            self._expiry.append((binding.lease_expires, binding.mac))
-        heapq.heapify(self._expiry)
+                used[pool.cell].add(network_int)
+            by_mac[binding.mac] = binding
+            by_network[network_int] = binding
+            expiry.append((binding.lease_start + binding.lease_time,
+                           binding.mac))
+        heapq.heapify(expiry)
+        if outside:
+            LOG.warning('kept %d stored bindings whose /30 is outside the '
+                        'pool of their home cell, because the pools '
+                        'changed; first: %r', len(outside), outside[0])
 
-        quarantined = {cell: {} for cell in self._pools}
+        quarantined = {cell: {} for cell in pools}
         for network_int, _cell, until in store.load_quarantine():
             pool = self._pool_containing(network_int)
             if pool is None:
@@ -408,24 +424,8 @@ class Register:
                 continue
             quarantined[pool.cell][network_int] = until
 
-        for cell, pool in self._pools.items():
+        for cell, pool in pools.items():
             pool.rebuild(used[cell], quarantined[cell])
-
-    def _binding_from_row(self, row):
-        (mac, home_cell, cell, dpid, port, network_int, lease_start,
-         lease_time, client_id, seq) = row
-        if network_int in self._by_network:
-            LOG.error('dropping stored binding of %s: its /30 %s belongs to '
-                      '%s too', mac, ipaddress.IPv4Address(network_int),
-                      self._by_network[network_int].mac)
-            return None
-        pool = self._pools.get(home_cell)
-        if pool is None or network_int not in pool:
-            LOG.warning('keeping stored binding of %s although %s/30 is not '
-                        'in the pool of its home cell %s: the pools changed',
-                        mac, ipaddress.IPv4Address(network_int), home_cell)
-        return Binding(mac, home_cell, cell, dpid, port, network_int,
-                       lease_start, lease_time, client_id, seq)
 
     # -- helpers ---------------------------------------------------------
 
@@ -476,8 +476,21 @@ class Register:
         binding.state = EXPIRED
         self._mark(binding.mac)
 
+    def _lookup(self, mac):
+        """Return (normalized MAC, binding or None) for a MAC.
+
+        Keys are normalized, so a string found as it is needs no parsing:
+        this keeps the lookup for every frame of a known host cheap.
+        """
+        if type(mac) is str:
+            binding = self._by_mac.get(mac)
+            if binding is not None:
+                return mac, binding
+        mac = normalize_mac(mac)
+        return mac, self._by_mac.get(mac)
+
     def _required(self, mac):
-        binding = self._by_mac.get(normalize_mac(mac))
+        binding = self._lookup(mac)[1]
         if binding is None:
             raise KeyError('no binding for host %s' % mac)
         return binding

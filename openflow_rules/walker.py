@@ -31,6 +31,8 @@ UPLINK = 'uplink'
 CONTROLLER = 'controller'
 DROP = 'drop'
 LOOP = 'loop'
+# Only in SwitchResult: the packet leaves by a core port.
+CORE = 'core'
 
 _IPV4_FIELDS = frozenset(('ipv4_src', 'ipv4_dst', 'ip_proto', 'ip_ttl'))
 _UDP_FIELDS = frozenset(('udp_src', 'udp_dst'))
@@ -75,6 +77,21 @@ class WalkResult:
         if self.reason:
             text += ' (%s)' % self.reason
         return text
+
+
+@dataclasses.dataclass(frozen=True)
+class SwitchResult:
+    """What one switch does with a packet: outcome, port, headers.
+
+    outcome is HOST, UPLINK, CORE, CONTROLLER or DROP; port is the
+    output port (None for CONTROLLER and DROP).
+    """
+
+    outcome: str
+    port: typing.Optional[int]
+    packet: dict
+    hits: tuple
+    reason: str = ''
 
 
 @functools.lru_cache(maxsize=65536)
@@ -161,6 +178,17 @@ class Walker:
                                      flow.priority))
         return winner
 
+    def cross(self, packet, dpid):
+        """Return what switch dpid alone does with a packet."""
+        if 'in_port' not in packet:
+            raise ValueError('packet %r has no in_port' % (packet,))
+        if dpid not in self.network.switches:
+            raise ValueError('switch %d is not in the network' % dpid)
+        packet = dict(packet)
+        hits = []
+        outcome, port, reason = self._through_switch(dpid, packet, hits)
+        return SwitchResult(outcome, port, packet, tuple(hits), reason)
+
     def walk(self, packet, dpid):
         """Follow a packet that arrives at switch dpid; return a WalkResult.
 
@@ -184,11 +212,15 @@ class Walker:
                                     'more than %d hops' % self.max_hops)
             seen.add(state)
             outcome, port, reason = self._through_switch(dpid, packet, hits)
-            if outcome is not None:
-                return self._result(outcome, dpid, port, packet, path, hits,
-                                    reason)
-            dpid, packet['in_port'] = self._peers[(dpid, port)]
-            path.append(dpid)
+            if outcome == CORE and (dpid, port) in self._peers:
+                dpid, packet['in_port'] = self._peers[(dpid, port)]
+                path.append(dpid)
+                continue
+            if outcome == CORE:
+                outcome, port, reason = DROP, None, (
+                    'core port %d of switch %d has no link' % (port, dpid))
+            return self._result(outcome, dpid, port, packet, path, hits,
+                                reason)
 
     @staticmethod
     def _result(outcome, dpid, port, packet, path, hits, reason):
@@ -198,8 +230,7 @@ class Walker:
     def _through_switch(self, dpid, packet, hits):
         """Run the pipeline of one switch on packet, in place.
 
-        Returns (outcome, port, reason), with outcome None when the
-        packet leaves by a core port that has a peer.
+        Returns (outcome, port, reason).
         """
         table = 0
         while True:
@@ -233,9 +264,9 @@ class Walker:
             return HOST, port, ''
         if role == PortRole.UPLINK:
             return UPLINK, port, ''
-        if role == PortRole.CORE and (dpid, port) in self._peers:
-            return None, port, ''
-        return DROP, None, 'port %d of switch %d leads nowhere' % (
+        if role == PortRole.CORE:
+            return CORE, port, ''
+        return DROP, None, 'port %d of switch %d does not exist' % (
             port, dpid)
 
 

@@ -12,11 +12,10 @@ a reply with the VLAN tags of the request it replies to.
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import struct
 from dataclasses import dataclass, field
 
-from ryu.lib import addrconv
 from ryu.lib.packet import arp, dhcp, ethernet, icmp, ipv4, packet, udp
 from ryu.lib.packet import ether_types, in_proto, vlan
 
@@ -170,7 +169,8 @@ def _ryu_parse(parser, buf):
 
 
 def _mac_text(raw):
-    return addrconv.mac.bin_to_text(raw)
+    # Same text as ryu's addrconv gives, without its netaddr overhead.
+    return raw.hex(':')
 
 
 def _parse_ethernet(frame, data):
@@ -219,7 +219,11 @@ def _parse_arp(frame, buf):
     if opcode not in (arp.ARP_REQUEST, arp.ARP_REPLY):
         raise MalformedFrame('ARP opcode %d is neither request (1) nor '
                              'reply (2)' % opcode)
-    frame.arp = _ryu_parse(arp.arp.parser, buf[:ARP_LEN])
+    src_mac, src_ip, dst_mac, dst_ip = struct.unpack_from('!6s4s6s4s',
+                                                           buf, 8)
+    frame.arp = arp.arp(hwtype, proto, hlen, plen, opcode,
+                        _mac_text(src_mac), _ipv4_text(src_ip),
+                        _mac_text(dst_mac), _ipv4_text(dst_ip))
 
 
 def _parse_ipv4(frame, buf):
@@ -233,7 +237,8 @@ def _parse_ipv4(frame, buf):
     if header_len < IPV4_MIN_HEADER_LEN:
         raise MalformedFrame('IPv4 header length %d is below %d bytes'
                              % (header_len, IPV4_MIN_HEADER_LEN))
-    total_len, flags_offset = struct.unpack_from('!H2xH', buf, 2)
+    (tos, total_len, identification, flags_offset, ttl, proto, csum,
+     addresses) = struct.unpack_from('!BHHHBBH8s', buf, 1)
     if total_len < header_len:
         raise MalformedFrame('IPv4 total length %d is shorter than its '
                              'header (%d bytes)' % (total_len, header_len))
@@ -242,21 +247,27 @@ def _parse_ipv4(frame, buf):
                              'bytes present' % (total_len, len(buf)))
     if internet_checksum(buf[:header_len]) != 0:
         raise MalformedFrame('IPv4 header checksum 0x%04x is invalid'
-                             % struct.unpack_from('!H', buf, 10))
-    frame.ipv4 = _ryu_parse(ipv4.ipv4.parser, buf[:total_len])
+                             % csum)
+    option = bytes(buf[IPV4_MIN_HEADER_LEN:header_len]) or None
+    frame.ipv4 = ipv4.ipv4(version, header_len // 4, tos, total_len,
+                           identification, flags_offset >> 13,
+                           flags_offset & 0x1fff, ttl, proto, csum,
+                           _ipv4_text(addresses[:4]),
+                           _ipv4_text(addresses[4:]), option)
 
     # A fragment carries no complete upper-layer message and is not
     # reassembled here, so its UDP or ICMP part stays unparsed.
     if flags_offset & 0x3fff:
         return
     payload = buf[header_len:total_len]
-    if frame.ipv4.proto == in_proto.IPPROTO_UDP:
-        _parse_udp(frame, payload)
-    elif frame.ipv4.proto == in_proto.IPPROTO_ICMP:
+    if proto == in_proto.IPPROTO_UDP:
+        _parse_udp(frame, payload, addresses)
+    elif proto == in_proto.IPPROTO_ICMP:
         _parse_icmp(frame, payload)
 
 
-def _parse_udp(frame, buf):
+def _parse_udp(frame, buf, addresses):
+    """Parse a UDP datagram; ``addresses`` are the raw IPv4 src and dst."""
     if len(buf) < UDP_HEADER_LEN:
         raise MalformedFrame('UDP header truncated: %d bytes, need %d'
                              % (len(buf), UDP_HEADER_LEN))
@@ -267,7 +278,7 @@ def _parse_udp(frame, buf):
     datagram = buf[:length]
     # A zero checksum means the sender computed none (RFC 768).
     if csum != 0:
-        _check_udp_checksum(frame, datagram, csum)
+        _check_udp_checksum(frame, datagram, addresses, csum)
     frame.udp = udp.udp(src_port, dst_port, length, csum)
 
     if DHCP_SERVER_PORT in (src_port, dst_port) or \
@@ -275,11 +286,9 @@ def _parse_udp(frame, buf):
         _parse_dhcp(frame, datagram[UDP_HEADER_LEN:])
 
 
-def _check_udp_checksum(frame, datagram, csum):
-    pseudo_header = struct.pack(
-        '!4s4sxBH', addrconv.ipv4.text_to_bin(frame.ipv4.src),
-        addrconv.ipv4.text_to_bin(frame.ipv4.dst), in_proto.IPPROTO_UDP,
-        len(datagram))
+def _check_udp_checksum(frame, datagram, addresses, csum):
+    pseudo_header = struct.pack('!8sxBH', addresses, in_proto.IPPROTO_UDP,
+                                len(datagram))
     if _ones_complement_sum(pseudo_header + datagram) == 0xffff:
         return
     # With transmit checksum offload on, Linux leaves the pseudo-header
@@ -385,7 +394,7 @@ def _merge_options(pairs):
 
 
 def _ipv4_text(raw):
-    return str(ipaddress.IPv4Address(raw))
+    return socket.inet_ntoa(raw)
 
 
 def _c_string(raw):

@@ -1,4 +1,4 @@
-"""DhcpServer: the answer to each client message in each client state."""
+"""DhcpServer: the reply to each client message in each client state."""
 
 import ipaddress
 
@@ -541,14 +541,14 @@ def test_extra_options_sent_when_requested(clock, binding):
     server = DhcpServer(GATEWAY_MAC, LEASE, clock=clock,
                         extra_options={6: dns, 15: b'tmip.test'})
 
-    asked = reply_of(handle(server, binding, DHCPDISCOVER,
+    requested = reply_of(handle(server, binding, DHCPDISCOVER,
                             options=[(55, bytes([1, 3, 6]))]))
-    not_asked = reply_of(handle(server, binding, DHCPDISCOVER,
+    not_requested = reply_of(handle(server, binding, DHCPDISCOVER,
                                 options=[(55, bytes([1, 3]))]))
 
-    assert asked.dhcp_options[6] == dns
-    assert 15 not in asked.dhcp_options
-    assert 6 not in not_asked.dhcp_options
+    assert requested.dhcp_options[6] == dns
+    assert 15 not in requested.dhcp_options
+    assert 6 not in not_requested.dhcp_options
 
 
 def test_extra_options_never_in_nak(clock, binding):

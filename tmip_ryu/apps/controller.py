@@ -18,6 +18,7 @@ from ryu.controller.handler import (CONFIG_DISPATCHER, DEAD_DISPATCHER,
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_4
 from ryu.topology import event as topology_event
+from ryu.topology import switches as topology_switches
 
 import openflow_rules as rules
 from tmip_ryu.apps.handovers import HandoverMixin
@@ -32,7 +33,9 @@ from tmip_ryu.ofp_render import (delete_stats_entry, diff_messages,
 from tmip_ryu.transactions import ReplyTracker, apply_flow_diff
 
 # Link discovery must work with no flags: turn on Ryu's LLDP discovery
-# before ryu-manager reads it, and load the app that does it.
+# before ryu-manager reads it, and load the app that does it.  Importing
+# the app's module registers the option (ryu-manager imports it anyway).
+assert topology_switches.Switches
 cfg.CONF.set_override('observe_links', True)
 cfg.CONF.set_default('wsapi_host', '127.0.0.1')
 app_manager.require_app('ryu.topology.switches')

@@ -59,7 +59,7 @@ def arp_reply(frame, binding, gateway_mac):
     if target != binding.gateway:
         return ArpDecision(None, 'target %s is not the gateway %s of %s'
                            % (target, binding.gateway, binding.mac))
-    reply = _reply_frame(frame, _check_mac(gateway_mac),
+    reply = _reply_frame(frame, packets.normalise_mac(gateway_mac),
                          str(binding.gateway))
     return ArpDecision(reply, 'answered %s is-at %s for %s'
                        % (target, gateway_mac, binding.mac))
@@ -72,7 +72,7 @@ def arp_request(src_mac, src_ip, target_ip):
     """
     src_ip = str(ipaddress.IPv4Address(src_ip))
     target_ip = str(ipaddress.IPv4Address(target_ip))
-    src_mac = _check_mac(src_mac)
+    src_mac = packets.normalise_mac(src_mac)
     request = arp.arp_ip(arp.ARP_REQUEST, src_mac, src_ip, UNKNOWN_MAC,
                          target_ip)
     return packets.build_frame(src_mac, BROADCAST_MAC,
@@ -97,7 +97,8 @@ def arp_reply_for(src_mac, src_ip, frame):
         return None
     if request.src_ip == request.dst_ip:
         return None
-    return _reply_frame(frame, _check_mac(src_mac), request.dst_ip)
+    return _reply_frame(frame, packets.normalise_mac(src_mac),
+                        request.dst_ip)
 
 
 def parse_arp_reply(frame):
@@ -123,14 +124,3 @@ def _reply_frame(frame, src_mac, src_ip):
     return packets.build_frame(src_mac, request.src_mac,
                                ether_types.ETH_TYPE_ARP, [reply],
                                frame.vlans)
-
-
-def _check_mac(mac):
-    try:
-        raw = bytes.fromhex(mac.replace(':', ''))
-    except (AttributeError, ValueError):
-        raw = b''
-    if len(raw) != 6 or mac.count(':') != 5:
-        raise ValueError('invalid MAC address %r: expected '
-                         'aa:bb:cc:dd:ee:ff' % (mac,))
-    return mac.lower()

@@ -95,6 +95,8 @@ class DhcpServer:
     """DHCP server for hosts that have a binding in the register.
 
     ``lease_time`` (seconds) is granted on every DHCPACK to a REQUEST.
+    An invalid ``gateway_mac``, ``lease_time`` or ``extra_options``
+    raises ValueError.
     ``extra_options`` maps further option codes (for example 6, domain
     name servers) to their encoded values.  Each is sent only to a client
     that lists it in its parameter request list (option 55).
@@ -102,7 +104,7 @@ class DhcpServer:
 
     def __init__(self, gateway_mac, lease_time, clock=time.time,
                  extra_options=None):
-        self.gateway_mac = gateway_mac.lower()
+        self.gateway_mac = packets.normalise_mac(gateway_mac)
         self.lease_time = _check_lease_time(lease_time)
         self.clock = clock
         self.extra_options = _check_extra_options(extra_options or {})

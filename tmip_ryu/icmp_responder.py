@@ -46,9 +46,9 @@ def echo_reply(frame, gateway_mac):
     ip_header = ipv4.ipv4(tos=frame.ipv4.tos, ttl=REPLY_TTL,
                           proto=in_proto.IPPROTO_ICMP,
                           src=str(destination), dst=str(source))
-    return packets.build_frame(gateway_mac.lower(), frame.eth.src,
-                               ether_types.ETH_TYPE_IP, [ip_header, reply],
-                               frame.vlans)
+    return packets.build_frame(
+        packets.normalise_mac(gateway_mac), frame.eth.src,
+        ether_types.ETH_TYPE_IP, [ip_header, reply], frame.vlans)
 
 
 def _is_unicast(address):

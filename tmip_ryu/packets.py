@@ -145,6 +145,18 @@ def build_frame(eth_src, eth_dst, ethertype, protocols, vlans=()):
     return bytes(reply.data)
 
 
+def normalise_mac(mac):
+    """Return ``mac`` in lower case, or raise ValueError if invalid."""
+    try:
+        raw = bytes.fromhex(mac.replace(':', ''))
+    except (AttributeError, ValueError):
+        raw = b''
+    if len(raw) != 6 or mac.count(':') != 5:
+        raise ValueError('invalid MAC address %r: expected six hex '
+                         'octets such as 02:00:00:00:00:01' % (mac,))
+    return raw.hex(':')
+
+
 def internet_checksum(data):
     """Return the RFC 1071 Internet checksum of ``data``."""
     return ~_ones_complement_sum(data) & 0xffff

@@ -575,6 +575,12 @@ def test_invalid_lease_time_raises(lease_time):
         DhcpServer(GATEWAY_MAC, lease_time)
 
 
+@pytest.mark.parametrize('gateway_mac', ['02:00:00:00:01', 'gateway', None])
+def test_invalid_gateway_mac_raises(gateway_mac):
+    with pytest.raises(ValueError, match='invalid MAC address'):
+        DhcpServer(gateway_mac, LEASE)
+
+
 def test_upper_case_gateway_mac_is_normalised(clock, binding):
     server = DhcpServer(GATEWAY_MAC.upper(), LEASE, clock=clock)
 

@@ -11,7 +11,7 @@ from ryu.lib.packet import arp, dhcp, ethernet, icmp, ipv4, udp, vlan
 from test_packets_frames import (
     HOST_MAC, GATEWAY_MAC, arp_frame, dhcp_request_frame,
     echo_request_frame, serialize)
-from tmip_ryu.packets import internet_checksum, parse_frame
+from tmip_ryu.packets import internet_checksum, normalise_mac, parse_frame
 
 # Offsets of the payload (ARP or IPv4) and of UDP in an untagged frame.
 PAYLOAD_OFFSET = 14
@@ -57,6 +57,20 @@ def dhcp_with_raw_options(options, *, op=1, htype=1, hlen=6, chaddr=None,
         ethernet.ethernet(dst='ff:ff:ff:ff:ff:ff', src=HOST_MAC),
         ipv4.ipv4(src='0.0.0.0', dst='255.255.255.255', proto=17),
         udp.udp(68, 67), bootp + options)
+
+
+# MAC addresses.
+
+def test_normalise_mac_lowers_case():
+    assert normalise_mac('02:AB:00:00:0A:01') == '02:ab:00:00:0a:01'
+
+
+@pytest.mark.parametrize('mac', ['02:00:00:00:0a', '02:00:00:00:0a:01:02',
+                                 '0200000a0001', 'zz:00:00:00:0a:01',
+                                 '', None, 42])
+def test_normalise_mac_rejects_invalid(mac):
+    with pytest.raises(ValueError, match='invalid MAC address'):
+        normalise_mac(mac)
 
 
 # Ethernet and VLAN.

@@ -208,10 +208,13 @@ class Demo:
                 raise DemoError('port %d on 127.0.0.1 is in use; choose '
                                 'another with --of-port or --rest-port'
                                 % port)
-        topo = tmip_topo.TmipTopo(cells=self.args.cells,
-                                  hosts=self.args.hosts,
-                                  prefix=self.args.prefix,
-                                  dhcp_client=self.args.dhcp_client)
+        try:
+            topo = tmip_topo.TmipTopo(cells=self.args.cells,
+                                      hosts=self.args.hosts,
+                                      prefix=self.args.prefix,
+                                      dhcp_client=self.args.dhcp_client)
+        except ValueError as problem:
+            raise DemoError('invalid topology: %s' % problem)
         try:
             self.net = tmip_topo.build_network(topo)
         except tmip_topo.NameClash as clash:

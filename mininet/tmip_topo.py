@@ -85,6 +85,8 @@ def hosts_per_cell(spec, cells):
     ``spec`` is one number for every cell, a list, or text such as
     ``'2:1:1'`` (the form ``mn --topo tmip,3,hosts=2:1:1`` passes).
     """
+    if isinstance(spec, str) and ':' not in spec:
+        spec = int(spec)
     if isinstance(spec, int):
         counts = [spec] * cells
     elif isinstance(spec, str):

@@ -416,7 +416,11 @@ def main(argv=None):
     if os.geteuid() != 0:
         say('demo.py needs root (Mininet and Open vSwitch); run it with sudo')
         return 2
-    setLogLevel('info' if args.verbose else 'warning')
+    if args.verbose:
+        setLogLevel('info')
+    else:
+        # The CLI prints its results at the 'output' level.
+        setLogLevel('output' if args.interactive else 'warning')
     signal.signal(signal.SIGTERM, _terminate)
     demo = Demo(args)
     try:

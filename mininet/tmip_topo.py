@@ -30,7 +30,7 @@ import sys
 import tempfile
 
 from mininet.cli import CLI as MininetCLI
-from mininet.log import error as log_error, info as log_info
+from mininet.log import error as log_error, output as log_output
 from mininet.net import Mininet
 from mininet.node import Host, Node, OVSSwitch
 from mininet.topo import Topo
@@ -434,7 +434,11 @@ def bridges_connected(net):
 
 
 def _node(net, node):
-    return net[node] if isinstance(node, str) else node
+    if not isinstance(node, str):
+        return node
+    if node not in net:
+        raise ValueError('no node named %s' % node)
+    return net[node]
 
 
 def move(net, host, switch):
@@ -518,11 +522,11 @@ class TmipCLI(MininetCLI):
             return
         try:
             port = move(self.mn, args[0], args[1])
-        except (KeyError, ValueError, RuntimeError) as problem:
+        except (ValueError, RuntimeError) as problem:
             log_error('move %s %s failed: %s\n' % (args[0], args[1],
                                                     problem))
             return
-        log_info('%s is now on %s port %d\n' % (args[0], args[1], port))
+        log_output('%s is now on %s port %d\n' % (args[0], args[1], port))
 
     def do_dhcp(self, line):
         """dhcp [HOST...]: start the DHCP client of mobile hosts."""
@@ -538,14 +542,14 @@ class TmipCLI(MininetCLI):
                 log_error('dhcp: %s is not a mobile host\n' % host)
                 continue
             client = host.start_dhcp(self._run_dir())
-            log_info('%s: %s started (log %s)\n' % (host, client.name,
-                                                   client.log_path))
+            log_output('%s: %s running (log %s)\n' % (host, client.name,
+                                                     client.log_path))
 
     def do_leases(self, _line):
         """leases: show each mobile host's address, router and switch."""
         for host in mobile_hosts(self.mn):
             state = tmip_dhcp.ipv4_state(host, host.defaultIntf().name)
-            log_info('%-8s %-17s %-18s router %-15s on %s\n' % (
+            log_output('%-8s %-17s %-18s router %-15s on %s\n' % (
                 host.name, host.MAC(), state['interface'] or '-',
                 state['router'] or '-', switch_of(host)))
 
@@ -553,11 +557,11 @@ class TmipCLI(MininetCLI):
         """tmipconf [FILE]: print or write the controller's config."""
         text = controller_config(self.mn)
         if not line.strip():
-            log_info(text)
+            log_output(text)
             return
         with open(line.strip(), 'w') as config_file:
             config_file.write(text)
-        log_info('wrote %s\n' % line.strip())
+        log_output('wrote %s\n' % line.strip())
 
 
 # Names ``mn --custom`` reads: the topology, and the CLI class it opens.

@@ -266,12 +266,28 @@ class Dhcpcd(DhcpClient):
     """dhcpcd in the foreground, IPv4 only, with a hook that logs only.
 
     dhcpcd keeps its lease and pid files under /var/lib/dhcpcd and
-    /run/dhcpcd, named after the interface, which is unique per host.
+    /run/dhcpcd, named after the interface, which is unique per host; it
+    has no option to move them.  The lease file is removed before the
+    first start and after the stop, so that a lease left by an earlier
+    network with the same interface name is never requested again.
     """
 
     name = 'dhcpcd'
     program = 'dhcpcd'
     hook = os.path.join(HOOK_DIR, 'dhcpcd-hook')
+    lease_directory = '/var/lib/dhcpcd'
+
+    def __init__(self, host, intf, run_dir):
+        super().__init__(host, intf, run_dir)
+        self.lease_path = os.path.join(self.lease_directory,
+                                       '%s.lease' % intf)
+        self._remove_lease()
+
+    def _remove_lease(self):
+        try:
+            os.remove(self.lease_path)
+        except FileNotFoundError:
+            pass
 
     def command(self):
         return ['dhcpcd', '--nobackground', '--ipv4only', '--noipv4ll',
@@ -282,6 +298,10 @@ class Dhcpcd(DhcpClient):
         """Run ``dhcpcd --rebind``, so that dhcpcd rebinds its lease."""
         output = self.host.cmd('dhcpcd --rebind --ipv4only %s' % self.intf)
         return output
+
+    def stop(self):
+        super().stop()
+        self._remove_lease()
 
 
 CLIENTS = {client.name: client for client in (Dhclient, Udhcpc, Dhcpcd)}

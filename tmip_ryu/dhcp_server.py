@@ -95,11 +95,11 @@ class DhcpServer:
     """DHCP server for hosts that have a binding in the register.
 
     ``lease_time`` (seconds) is granted on every DHCPACK to a REQUEST.
-    An invalid ``gateway_mac``, ``lease_time`` or ``extra_options``
-    raises ValueError.
     ``extra_options`` maps further option codes (for example 6, domain
     name servers) to their encoded values.  Each is sent only to a client
-    that lists it in its parameter request list (option 55).
+    that lists it in its parameter request list (option 55).  An invalid
+    ``gateway_mac``, ``lease_time`` or ``extra_options`` raises
+    ValueError.
     """
 
     def __init__(self, gateway_mac, lease_time, clock=time.time,
@@ -119,8 +119,9 @@ class DhcpServer:
     def handle(self, frame, binding):
         """Decide the reply to one frame from a client with ``binding``.
 
-        Returns None for a client without a binding: RFC 2131 4.3.2 has a
-        server stay silent for a client it has no record of.
+        Returns a DhcpDecision, or None for a client without a binding
+        because RFC 2131 4.3.2 has a server stay silent for a client it
+        has no record of.  Never raises for a frame from parse_frame().
         """
         if binding is None:
             return None

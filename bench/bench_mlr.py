@@ -173,6 +173,11 @@ def bench_recovery(directory, hosts):
     return built, elapsed, size / 2 ** 20
 
 
+def load_average():
+    with open('/proc/loadavg') as loadavg:
+        return ' '.join(loadavg.read().split()[:3])
+
+
 def describe_machine():
     cpu = platform.processor() or 'unknown CPU'
     try:
@@ -191,7 +196,7 @@ def describe_machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true',
-                        help='run small sizes only (about 10 s in all)')
+                        help='run small sizes only (under a minute)')
     parser.add_argument('--directory',
                         help='directory for the benchmark state files '
                              '(default: a new temporary directory, '
@@ -210,9 +215,11 @@ def main():
     directory = args.directory or tempfile.mkdtemp(prefix='tmip-bench-')
     os.makedirs(directory, exist_ok=True)
     print('machine: %s' % describe_machine())
+    print('load average at start: %s' % load_average())
     print('state files in %s' % directory)
     try:
         run_all(directory, quick)
+        print('\nload average at end: %s' % load_average())
     finally:
         if not args.directory:
             shutil.rmtree(directory, ignore_errors=True)
@@ -222,7 +229,7 @@ def run_all(directory, quick):
     print('\ndurable allocations (attach + group commit), target 20,000/s')
     for synchronous in ('FULL', 'NORMAL'):
         for flush_every in (1, 10, 100, 1000):
-            hosts = 2000 if flush_every == 1 or quick else 50000
+            hosts = 1000 if quick else 2000 if flush_every == 1 else 50000
             rate, flush_ms = bench_allocations(directory, hosts, flush_every,
                                                synchronous)
             print('  synchronous=%-6s flush every %4d: %8.0f /s  '
@@ -230,7 +237,7 @@ def run_all(directory, quick):
                   % (synchronous, flush_every, rate, flush_ms, hosts))
 
     print('\nhand-overs with 3 in-process participants')
-    hosts, moves = (1000, 2000) if quick else (10000, 20000)
+    hosts, moves = (1000, 1000) if quick else (10000, 20000)
     for flush_on_commit in (True, False):
         rate = bench_handovers(directory, hosts, moves, flush_on_commit)
         how = ('flush after each move' if flush_on_commit

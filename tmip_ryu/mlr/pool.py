@@ -54,7 +54,7 @@ class AddressPool:
     Callers pass and receive the integer of a block's network address.
     """
 
-    __slots__ = ('cell', 'network', 'base', 'size', 'used', '_next',
+    __slots__ = ('cell', 'network', 'base', 'end', 'size', 'used', '_next',
                  '_free', '_quarantine_order', '_quarantined')
 
     def __init__(self, cell, network):
@@ -62,6 +62,7 @@ class AddressPool:
         self.network = network
         self.base = int(network.network_address)
         self.size = network.num_addresses // BLOCK_SIZE
+        self.end = self.base + network.num_addresses
         self.used = 0
         self._next = 0
         self._free = collections.deque()
@@ -70,7 +71,7 @@ class AddressPool:
         self._quarantined = {}
 
     def __contains__(self, network_int):
-        return self.base <= network_int < self.base + self.size * BLOCK_SIZE
+        return self.base <= network_int < self.end
 
     @property
     def quarantined(self):

@@ -11,6 +11,7 @@ in a worker thread, between ``begin_flush`` and ``end_flush``.
 """
 
 import bisect
+import gc
 import heapq
 import ipaddress
 import logging
@@ -373,7 +374,15 @@ class Register:
         """
         register = cls(store=store, **kwargs)
         started = time.monotonic()
-        register._load(store)
+        # Loading creates millions of objects and no garbage, so cyclic
+        # collection would only rescan them: pause it meanwhile.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            register._load(store)
+        finally:
+            if collecting:
+                gc.enable()
         LOG.info('recovered %d bindings and %d quarantined blocks from %s '
                  'in %.2f s', len(register),
                  sum(pool.quarantined for pool in register._pools.values()),
@@ -387,26 +396,28 @@ class Register:
         pools = self._pools
         used = {cell: set() for cell in pools}
         outside = []
-        # The row layout matches Binding's positional arguments.
-        for row in store.load_bindings():
-            binding = Binding(*row)
-            network_int = binding.network_int
-            if network_int in by_network:
-                LOG.error('dropping stored binding of %s: its /30 %s '
-                          'belongs to %s too', binding.mac,
-                          ipaddress.IPv4Address(network_int),
-                          by_network[network_int].mac)
-                continue
-            pool = pools.get(binding.home_cell)
-            if pool is None or network_int not in pool:
-                outside.append(binding)
-                pool = self._pool_containing(network_int)
-            if pool is not None:
+        for rows in store.load_binding_chunks():
+            # The row layout matches Binding's positional arguments.
+            for binding in [Binding(*row) for row in rows]:
+                network_int = binding.network_int
+                if network_int in by_network:
+                    LOG.error('dropping stored binding of %s: its /30 %s '
+                              'belongs to %s too', binding.mac,
+                              ipaddress.IPv4Address(network_int),
+                              by_network[network_int].mac)
+                    continue
+                by_mac[binding.mac] = binding
+                by_network[network_int] = binding
+                expiry.append((binding.lease_start + binding.lease_time,
+                               binding.mac))
+                pool = pools.get(binding.home_cell)
+                if pool is None or not (pool.base <= network_int
+                                        < pool.end):
+                    outside.append(binding)
+                    pool = self._pool_containing(network_int)
+                    if pool is None:
+                        continue
                 used[pool.cell].add(network_int)
-            by_mac[binding.mac] = binding
-            by_network[network_int] = binding
-            expiry.append((binding.lease_start + binding.lease_time,
-                           binding.mac))
         heapq.heapify(expiry)
         if outside:
             LOG.warning('kept %d stored bindings whose /30 is outside the '

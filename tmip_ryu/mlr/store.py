@@ -233,6 +233,15 @@ class Store:
         Rows are (mac, home_cell, cell, dpid, port, network_int,
         lease_start, lease_time, client_id, seq), dpid unsigned.
         """
+        for rows in self.load_binding_chunks():
+            yield from rows
+
+    def load_binding_chunks(self):
+        """Yield the stored bindings as lists of rows (see load_bindings).
+
+        Reading in chunks bounds the memory that recovery needs on top of
+        the register itself.
+        """
         with self._lock:
             cursor = self._checked_connection().execute(
                 'SELECT mac, home_cell, cell, dpid, port, network, '
@@ -242,10 +251,11 @@ class Store:
                 rows = cursor.fetchmany(_LOAD_CHUNK)
             if not rows:
                 return
-            for row in rows:
+            for position, row in enumerate(rows):
                 if row[3] < 0:
-                    row = row[:3] + (from_sql_u64(row[3]),) + row[4:]
-                yield row
+                    rows[position] = (row[:3] + (from_sql_u64(row[3]),)
+                                      + row[4:])
+            yield rows
 
     def load_quarantine(self):
         """Return the quarantined blocks as (network_int, cell, until)."""

@@ -15,8 +15,8 @@ from openflow_rules.cookies import (
     describe_cookie, host_cookie, is_tmip_cookie, kind_cookie)
 from openflow_rules.flow import Flow, FlowDiff, SwitchChange, make_match
 from openflow_rules.network import (
-    ACCESS, CORE, UPLINK, CoreLink, HostPlacement, Network, PortRole, Settings, Switch, Uplink,
-    core_link_pair, default_pool)
+    ACCESS, CORE, UPLINK, CoreLink, HostPlacement, Network, PortRole,
+    Settings, Switch, Uplink, core_link_pair, default_pool)
 from openflow_rules.pipeline import (
     all_desired_flows, cell_flows, desired_flows, host_flows)
 from openflow_rules.plan import (
@@ -24,15 +24,14 @@ from openflow_rules.plan import (
 from openflow_rules.render import render_ofctl, render_ofctl_all
 
 __all__ = [
-    'ACCESS', 'CORE', 'UPLINK',
-    'CookieDescription', 'CoreLink', 'Flow', 'FlowDiff',
+    'ACCESS', 'CORE', 'CookieDescription', 'CoreLink', 'Flow', 'FlowDiff',
     'GATEWAY_MAC_DEFAULT', 'HostPlacement', 'Kind', 'Network',
     'PACKET_IN_METER_ID', 'PACKET_IN_RATE_PPS', 'PortRole', 'Settings',
     'Switch', 'SwitchChange', 'TABLES', 'TABLE_CLASSIFY', 'TABLE_LABEL',
-    'TABLE_ROUTE', 'TMIP_COOKIE', 'TMIP_COOKIE_MASK', 'Uplink',
-    'all_desired_flows', 'apply_diff', 'cell_flows', 'cell_for_label', 'cookie_for',
-    'core_link_pair', 'default_pool', 'describe_cookie', 'desired_flows',
-    'diff', 'handover_plan', 'handover_plan_for_host', 'host_cookie',
-    'host_flows', 'is_tmip_cookie', 'kind_cookie', 'label_for_cell',
-    'make_match', 'render_ofctl', 'render_ofctl_all',
+    'TABLE_ROUTE', 'TMIP_COOKIE', 'TMIP_COOKIE_MASK', 'UPLINK', 'Uplink',
+    'all_desired_flows', 'apply_diff', 'cell_flows', 'cell_for_label',
+    'cookie_for', 'core_link_pair', 'default_pool', 'describe_cookie',
+    'desired_flows', 'diff', 'handover_plan', 'handover_plan_for_host',
+    'host_cookie', 'host_flows', 'is_tmip_cookie', 'kind_cookie',
+    'label_for_cell', 'make_match', 'render_ofctl', 'render_ofctl_all',
 ]

@@ -240,10 +240,9 @@ class Network:
         self._check_switches()
         self._check_links()
         self._check_uplinks()
-        pools = self._check_pools()
-        self._check_hosts(pools)
         # Values that openflow_rules derives from this network, by name.
-        object.__setattr__(self, '_derived', {})
+        object.__setattr__(self, '_derived', {'pools': self._check_pools()})
+        self._check_hosts()
 
     def _check_switches(self):
         cells = {}
@@ -314,29 +313,45 @@ class Network:
                                  % (cell_a, pool_a, cell_b, pool_b))
         return pools
 
-    def _check_hosts(self, pools):
-        by_address = {}
+    def _check_hosts(self):
+        owners = {}
         for mac, host in self.hosts.items():
             if not isinstance(host, HostPlacement) or host.mac != mac:
                 raise ValueError('hosts[%r] must be the HostPlacement with '
                                  'that MAC, not %r' % (mac, host))
-            pool = pools.get(host.home_cell)
-            if pool is None:
-                raise ValueError('host %s has home cell %d, which has no '
-                                 'pool' % (mac, host.home_cell))
-            if ipaddress.IPv4Address(host.address) not in pool:
-                raise ValueError('host %s: address %s is not in the pool %s '
-                                 'of its home cell %d'
-                                 % (mac, host.address, pool, host.home_cell))
-            if self._role(host.dpid, host.port) != PortRole.ACCESS:
-                raise ValueError('host %s is at port %d of switch %d, which '
-                                 'is not an access port of a known switch'
-                                 % (mac, host.port, host.dpid))
-            if host.address in by_address:
-                raise ValueError('hosts %s and %s share the address %s'
-                                 % (by_address[host.address], mac,
-                                    host.address))
-            by_address[host.address] = mac
+            self._check_host(host, owners)
+            owners[host.address] = mac
+        self._derived['address_owners'] = owners
+
+    def _check_host(self, host, owners):
+        pool = self._derived['pools'].get(host.home_cell)
+        if pool is None:
+            raise ValueError('host %s has home cell %d, which has no pool'
+                             % (host.mac, host.home_cell))
+        if ipaddress.IPv4Address(host.address) not in pool:
+            raise ValueError('host %s: address %s is not in the pool %s '
+                             'of its home cell %d'
+                             % (host.mac, host.address, pool,
+                                host.home_cell))
+        if self._role(host.dpid, host.port) != PortRole.ACCESS:
+            raise ValueError('host %s is at port %d of switch %d, which '
+                             'is not an access port of a known switch'
+                             % (host.mac, host.port, host.dpid))
+        owner = owners.get(host.address)
+        if owner is not None and owner != host.mac:
+            raise ValueError('hosts %s and %s share the address %s'
+                             % (owner, host.mac, host.address))
+
+    def check_host(self, host):
+        """Raise ValueError unless a placement of a host fits this network.
+
+        The host's own current placement, if any, does not count as a
+        clash, so this checks a move as well as an attach.
+        """
+        if not isinstance(host, HostPlacement):
+            raise TypeError('host must be a HostPlacement, not %r'
+                            % (host,))
+        self._check_host(host, self._derived['address_owners'])
 
     def cell_of(self, dpid):
         """Return the cell of a switch."""
@@ -347,13 +362,41 @@ class Network:
         return self.switches[host.dpid].cell != host.home_cell
 
     def replace_host(self, host):
-        """Return a copy of the network with this host placement."""
+        """Return a copy of the network with this host placement.
+
+        Only the new placement is validated, so this costs a copy of the
+        host map rather than a check of every host.
+        """
+        self.check_host(host)
         hosts = dict(self.hosts)
+        owners = dict(self._derived['address_owners'])
+        previous = hosts.get(host.mac)
+        if previous is not None:
+            del owners[previous.address]
         hosts[host.mac] = host
-        return dataclasses.replace(self, hosts=hosts)
+        owners[host.address] = host.mac
+        return self._with_hosts(hosts, owners)
 
     def remove_host(self, mac):
         """Return a copy of the network without a host."""
+        mac = normalise_mac(mac)
+        if mac not in self.hosts:
+            raise KeyError('host %s is not in the network' % mac)
         hosts = dict(self.hosts)
-        del hosts[normalise_mac(mac)]
-        return dataclasses.replace(self, hosts=hosts)
+        owners = dict(self._derived['address_owners'])
+        del owners[hosts.pop(mac).address]
+        return self._with_hosts(hosts, owners)
+
+    def _with_hosts(self, hosts, owners):
+        """Return a copy with other hosts, skipping the checks __init__ does.
+
+        The caller has validated the hosts that changed.
+        """
+        network = object.__new__(Network)
+        for field in dataclasses.fields(self):
+            object.__setattr__(network, field.name,
+                               getattr(self, field.name))
+        object.__setattr__(network, 'hosts', hosts)
+        object.__setattr__(network, '_derived', {
+            'pools': self._derived['pools'], 'address_owners': owners})
+        return network

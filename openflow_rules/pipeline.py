@@ -28,16 +28,16 @@ from openflow_rules.constants import (
     PRIORITY_TABLE_MISS, PRIORITY_UPLINK_GUARD, TABLE_CLASSIFY, TABLE_LABEL,
     TABLE_ROUTE, label_for_cell)
 from openflow_rules.cookies import Kind, cookie_for
-from openflow_rules.flow import Flow, make_match, normalise_ipv4
+from openflow_rules.flow import make_match, normalise_ipv4, unchecked_flow
 from openflow_rules.network import PortRole
 from openflow_rules.topology import core_routes
 
 TO_CONTROLLER = (('meter', PACKET_IN_METER_ID), ('output', 'CONTROLLER'))
 DROP = ()
 
-# Limited broadcast and multicast: a router forwards neither (RFC 1812,
-# section 5.3.5.1 for limited broadcast), so they must not leak out of an
-# uplink through the default route.
+# Limited broadcast belongs to its link and TMip routes no multicast;
+# without these drops both would reach the default route and leave by an
+# uplink.
 NOT_ROUTED = ('255.255.255.255', ('224.0.0.0', '240.0.0.0'))
 
 # Priorities in table 2 are 100 apart, so a hairpin twin one above its
@@ -66,15 +66,7 @@ class _NetworkView:
         self.resolved_uplinks = dict(resolved)
         self.cell_flows = {}
         self._host_index = None
-        self._address_owner = None
-
-    def address_owner(self):
-        """Return a map from each host address to the host's MAC."""
-        if self._address_owner is None:
-            self._address_owner = {
-                host.address: mac
-                for mac, host in self.network.hosts.items()}
-        return self._address_owner
+        self._tunnels = {}
 
     def host_index(self):
         """Return (hosts by dpid, roaming hosts by home cell, roaming)."""
@@ -92,6 +84,12 @@ class _NetworkView:
 
     def tunnel(self, dpid, cell):
         """Return the actions that carry a packet to a cell, or None."""
+        key = (dpid, cell)
+        if key not in self._tunnels:
+            self._tunnels[key] = self._tunnel(dpid, cell)
+        return self._tunnels[key]
+
+    def _tunnel(self, dpid, cell):
         dst_dpid = self.dpid_of_cell.get(cell)
         if dst_dpid is None:
             return None
@@ -117,15 +115,16 @@ def _route_flows_for(priority, match, actions, cookie, hairpin=None):
 
     hairpin=None gives a twin to tunnels only.
     """
-    flow = Flow(TABLE_ROUTE, priority, match, actions, cookie)
+    flow = unchecked_flow(TABLE_ROUTE, priority, match, actions, cookie)
     if hairpin is None:
         hairpin = bool(actions) and actions[0][0] == 'push_mpls'
     if not hairpin:
         return [flow]
     port = actions[-1][1]
-    twin = Flow(TABLE_ROUTE, priority + HAIRPIN_PRIORITY_OFFSET,
-                tuple(sorted(match + (('in_port', port),))),
-                actions[:-1] + (('output', 'IN_PORT'),), cookie)
+    twin = unchecked_flow(
+        TABLE_ROUTE, priority + HAIRPIN_PRIORITY_OFFSET,
+        tuple(sorted(match + (('in_port', port),))),
+        actions[:-1] + (('output', 'IN_PORT'),), cookie)
     return [flow, twin]
 
 
@@ -138,32 +137,34 @@ def _rewrite_and_output(gateway_mac, eth_dst, port):
 
 def _classify_flows(view, switch):
     flows = [
-        Flow(TABLE_CLASSIFY, PRIORITY_ARP, make_match(eth_type=ETH_TYPE_ARP),
-             TO_CONTROLLER, cookie_for(Kind.ARP)),
-        Flow(TABLE_CLASSIFY, PRIORITY_TABLE_MISS, (), TO_CONTROLLER,
-             cookie_for(Kind.TABLE_MISS)),
+        unchecked_flow(
+            TABLE_CLASSIFY, PRIORITY_ARP, make_match(eth_type=ETH_TYPE_ARP),
+            TO_CONTROLLER, cookie_for(Kind.ARP)),
+        unchecked_flow(
+            TABLE_CLASSIFY, PRIORITY_TABLE_MISS, (), TO_CONTROLLER,
+            cookie_for(Kind.TABLE_MISS)),
     ]
     for port in switch.ports_with_role(PortRole.ACCESS):
-        flows.append(Flow(
+        flows.append(unchecked_flow(
             TABLE_CLASSIFY, PRIORITY_DHCP,
             make_match(in_port=port, eth_type=ETH_TYPE_IPV4,
                        ip_proto=IP_PROTO_UDP, udp_dst=DHCP_SERVER_PORT),
             TO_CONTROLLER, cookie_for(Kind.DHCP, port)))
     for port in switch.ports_with_role(PortRole.CORE):
-        flows.append(Flow(
+        flows.append(unchecked_flow(
             TABLE_CLASSIFY, PRIORITY_PORT, make_match(in_port=port),
             (('goto_table', TABLE_LABEL),), cookie_for(Kind.CORE_PORT, port)))
     for port in switch.ports_with_role(PortRole.UPLINK):
         # From an uplink, only traffic to TMip's pools enters: anything
         # else would reach the default route and leave by an uplink again.
         for pool in view.pool_values.values():
-            flows.append(Flow(
+            flows.append(unchecked_flow(
                 TABLE_CLASSIFY, PRIORITY_PORT,
                 make_match(in_port=port, eth_type=ETH_TYPE_IPV4,
                            ipv4_dst=pool),
                 (('goto_table', TABLE_ROUTE),),
                 cookie_for(Kind.UPLINK_IN, port)))
-        flows.append(Flow(
+        flows.append(unchecked_flow(
             TABLE_CLASSIFY, PRIORITY_UPLINK_GUARD, make_match(in_port=port),
             DROP, cookie_for(Kind.UPLINK_GUARD, port)))
     return flows
@@ -171,19 +172,21 @@ def _classify_flows(view, switch):
 
 def _label_flows(view, switch):
     flows = [
-        Flow(TABLE_LABEL, PRIORITY_LABEL,
-             make_match(eth_type=ETH_TYPE_MPLS,
-                        mpls_label=label_for_cell(switch.cell)),
-             (('pop_mpls', ETH_TYPE_IPV4), ('goto_table', TABLE_ROUTE)),
-             cookie_for(Kind.LABEL_POP, switch.cell)),
-        Flow(TABLE_LABEL, PRIORITY_TABLE_MISS, (), DROP,
-             cookie_for(Kind.TABLE_MISS)),
+        unchecked_flow(
+            TABLE_LABEL, PRIORITY_LABEL,
+            make_match(eth_type=ETH_TYPE_MPLS,
+                       mpls_label=label_for_cell(switch.cell)),
+            (('pop_mpls', ETH_TYPE_IPV4), ('goto_table', TABLE_ROUTE)),
+            cookie_for(Kind.LABEL_POP, switch.cell)),
+        unchecked_flow(
+            TABLE_LABEL, PRIORITY_TABLE_MISS, (), DROP,
+            cookie_for(Kind.TABLE_MISS)),
     ]
     for dst_dpid, dst_cell in view.cell_of_dpid.items():
         port = view.routes.port_toward(switch.dpid, dst_dpid)
         if port is None:
             continue
-        flows.append(Flow(
+        flows.append(unchecked_flow(
             TABLE_LABEL, PRIORITY_LABEL,
             make_match(eth_type=ETH_TYPE_MPLS,
                        mpls_label=label_for_cell(dst_cell)),
@@ -209,14 +212,14 @@ def _default_route(view, switch):
 
 
 def _route_flows(view, switch):
-    flows = [Flow(TABLE_ROUTE, PRIORITY_TABLE_MISS, (), DROP,
-                  cookie_for(Kind.TABLE_MISS))]
+    flows = [unchecked_flow(TABLE_ROUTE, PRIORITY_TABLE_MISS, (), DROP,
+                            cookie_for(Kind.TABLE_MISS))]
     flows += _route_flows_for(
         PRIORITY_DEFAULT_ROUTE, make_match(eth_type=ETH_TYPE_IPV4),
         _default_route(view, switch),
         cookie_for(Kind.DEFAULT_ROUTE, switch.cell))
     for destination in NOT_ROUTED:
-        flows.append(Flow(
+        flows.append(unchecked_flow(
             TABLE_ROUTE, PRIORITY_NOT_ROUTED,
             make_match(eth_type=ETH_TYPE_IPV4, ipv4_dst=destination),
             DROP, cookie_for(Kind.NOT_ROUTED)))
@@ -224,8 +227,9 @@ def _route_flows(view, switch):
         match = make_match(eth_type=ETH_TYPE_IPV4, ipv4_dst=pool)
         if cell == switch.cell:
             # Addresses of this pool that no host is bound to.
-            flows.append(Flow(TABLE_ROUTE, PRIORITY_POOL, match, DROP,
-                              cookie_for(Kind.OWN_POOL, cell)))
+            flows.append(unchecked_flow(
+                TABLE_ROUTE, PRIORITY_POOL, match, DROP,
+                cookie_for(Kind.OWN_POOL, cell)))
             continue
         # A cell that cannot be reached gets an explicit drop, so its
         # addresses never fall through to the default route.
@@ -248,24 +252,34 @@ def cell_flows(dpid, network):
     return flows
 
 
+def _destination(address):
+    """Return the match of IPv4 packets to an address.
+
+    Host fields were validated by HostPlacement, so host matches are built
+    here as sorted tuples without make_match's checks.
+    """
+    return (('eth_type', ETH_TYPE_IPV4), ('ipv4_dst', address))
+
+
 def _local_host_flows(view, host, roaming):
     mac = host.mac
     flows = [
-        Flow(TABLE_CLASSIFY, PRIORITY_SOURCE_GUARD,
-             make_match(in_port=host.port, eth_src=mac,
-                        eth_type=ETH_TYPE_IPV4, ipv4_src=host.address),
-             (('goto_table', TABLE_ROUTE),),
-             cookie_for(Kind.SOURCE_GUARD, mac)),
-        Flow(TABLE_CLASSIFY, PRIORITY_SPOOF_DROP,
-             make_match(in_port=host.port, eth_src=mac), DROP,
-             cookie_for(Kind.SPOOF_DROP, mac)),
-        Flow(TABLE_ROUTE, PRIORITY_GATEWAY,
-             make_match(eth_type=ETH_TYPE_IPV4, ipv4_dst=host.gateway),
-             TO_CONTROLLER, cookie_for(Kind.GATEWAY, mac)),
+        unchecked_flow(
+            TABLE_CLASSIFY, PRIORITY_SOURCE_GUARD,
+            (('eth_src', mac), ('eth_type', ETH_TYPE_IPV4),
+             ('in_port', host.port), ('ipv4_src', host.address)),
+            (('goto_table', TABLE_ROUTE),),
+            cookie_for(Kind.SOURCE_GUARD, mac)),
+        unchecked_flow(
+            TABLE_CLASSIFY, PRIORITY_SPOOF_DROP,
+            (('eth_src', mac), ('in_port', host.port)), DROP,
+            cookie_for(Kind.SPOOF_DROP, mac)),
+        unchecked_flow(
+            TABLE_ROUTE, PRIORITY_GATEWAY, _destination(host.gateway),
+            TO_CONTROLLER, cookie_for(Kind.GATEWAY, mac)),
     ]
     flows += _route_flows_for(
-        PRIORITY_HOST_ROUTE,
-        make_match(eth_type=ETH_TYPE_IPV4, ipv4_dst=host.address),
+        PRIORITY_HOST_ROUTE, _destination(host.address),
         _rewrite_and_output(view.settings.gateway_mac, mac, host.port),
         cookie_for(Kind.DELIVER, mac), hairpin=True)
     if roaming and view.settings.reverse_tunnelling:
@@ -274,10 +288,10 @@ def _local_host_flows(view, host, roaming):
         # sent home again.
         actions = view.tunnel(host.dpid, host.home_cell)
         if actions is not None:
-            flows.append(Flow(
+            flows.append(unchecked_flow(
                 TABLE_ROUTE, PRIORITY_REVERSE_TUNNEL,
-                make_match(in_port=host.port, eth_type=ETH_TYPE_IPV4,
-                           ipv4_src=host.address),
+                (('eth_type', ETH_TYPE_IPV4), ('in_port', host.port),
+                 ('ipv4_src', host.address)),
                 actions, cookie_for(Kind.REVERSE_TUNNEL, mac)))
     return flows
 
@@ -289,7 +303,7 @@ def _host_flows(view, dpid, host):
         return _local_host_flows(view, host, roaming)
     if not roaming:
         return []
-    match = make_match(eth_type=ETH_TYPE_IPV4, ipv4_dst=host.address)
+    match = _destination(host.address)
     actions = view.tunnel(dpid, host_cell)
     if view.cell_of_dpid[dpid] == host.home_cell:
         # The home cell drops what it cannot tunnel: its own pool route
@@ -300,6 +314,36 @@ def _host_flows(view, dpid, host):
         return _route_flows_for(PRIORITY_HOST_ROUTE, match, actions,
                                 cookie_for(Kind.ROUTE_OPTIMISED, host.mac))
     return []
+
+
+def host_flow_changes(network, old, new):
+    """Return {dpid: (flows before, flows after)} for one host's change.
+
+    old and new are the host's placements before and after (None when it
+    is absent), in the same topology and settings.  Only switches whose
+    flows for this host differ are returned.  The switches that can hold
+    a host's flows are its current and home switches and, while it roams
+    with route optimisation on, every other switch.
+    """
+    view = network_view(network)
+    candidates = set()
+    for host in (old, new):
+        if host is None:
+            continue
+        candidates.add(host.dpid)
+        home_dpid = view.dpid_of_cell.get(host.home_cell)
+        if home_dpid is not None:
+            candidates.add(home_dpid)
+        roaming = view.cell_of_dpid[host.dpid] != host.home_cell
+        if roaming and view.settings.route_optimisation:
+            candidates.update(view.cell_of_dpid)
+    changes = {}
+    for dpid in candidates:
+        before = _host_flows(view, dpid, old) if old is not None else []
+        after = _host_flows(view, dpid, new) if new is not None else []
+        if before != after:
+            changes[dpid] = (before, after)
+    return changes
 
 
 def host_flows(dpid, network, host):

@@ -33,8 +33,8 @@ def host_placement(home_cell, index, dpid, port, pool=None):
 
 def uplink_for(cell, resolved=True):
     """Return the example uplink of a cell, on port UPLINK_PORT."""
-    return Uplink(cell, UPLINK_PORT, '198.51.100.%d/30' % (4 * cell + 1),
-                  '198.51.100.%d' % (4 * cell + 2),
+    return Uplink(cell, UPLINK_PORT, '100.64.%d.1/30' % cell,
+                  '100.64.%d.2' % cell,
                   '0e:00:00:00:00:%02x' % cell if resolved else None)
 
 

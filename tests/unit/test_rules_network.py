@@ -159,3 +159,45 @@ def test_replace_host_leaves_original_network_unchanged():
     assert network.hosts['aa:00:00:00:01:00'].dpid == 1
     assert moved.hosts['aa:00:00:00:01:00'].dpid == 2
     assert moved.is_roaming(moved.hosts['aa:00:00:00:01:00'])
+
+
+def test_replace_host_equals_network_built_from_scratch():
+    network = scenarios.star()
+    host = dataclasses.replace(network.hosts['aa:00:00:00:01:00'], dpid=3,
+                               port=2)
+
+    replaced = network.replace_host(host)
+    rebuilt = Network(network.switches, network.links, network.uplinks,
+                      dict(network.hosts, **{host.mac: host}),
+                      network.cell_pools, network.settings)
+
+    assert replaced == rebuilt
+
+
+def test_replaced_host_address_is_free_for_another_host():
+    network = scenarios.star()
+    old = network.hosts['aa:00:00:00:01:00']
+    moved_address = dataclasses.replace(old, address='10.1.0.10',
+                                        gateway='10.1.0.9')
+    newcomer = dataclasses.replace(old, mac='aa:00:00:00:09:09')
+
+    network = network.replace_host(moved_address).replace_host(newcomer)
+
+    assert network.hosts['aa:00:00:00:09:09'].address == '10.1.0.2'
+
+
+def test_remove_host_frees_its_address():
+    network = scenarios.star()
+    old = network.hosts['aa:00:00:00:01:00']
+    newcomer = dataclasses.replace(old, mac='aa:00:00:00:09:09')
+
+    network = network.remove_host(old.mac).replace_host(newcomer)
+
+    assert old.mac not in network.hosts
+    assert network.hosts[newcomer.mac].address == old.address
+
+
+def test_remove_host_rejects_unknown_mac():
+    with pytest.raises(KeyError, match='not in the network'):
+        scenarios.star().remove_host('aa:00:00:00:09:09')
+

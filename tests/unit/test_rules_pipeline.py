@@ -4,8 +4,8 @@ import pytest
 
 from openflow_rules import (
     PACKET_IN_METER_ID, TABLE_CLASSIFY, TABLE_LABEL, TABLE_ROUTE, TABLES,
-    Kind, Network, Settings, cell_flows, describe_cookie, desired_flows,
-    host_flows, label_for_cell, make_match)
+    Flow, Kind, Network, Settings, cell_flows, describe_cookie,
+    desired_flows, host_flows, label_for_cell, make_match)
 from openflow_rules import scenarios
 
 ROAMER = 'aa:00:00:00:01:00'
@@ -308,3 +308,27 @@ def test_switch_alone_still_gets_cell_flows():
 
     assert {Kind.TABLE_MISS, Kind.ARP, Kind.LABEL_POP,
             Kind.DEFAULT_ROUTE} <= kinds
+
+
+def _all_scenarios():
+    for optimise in (True, False):
+        for reverse in (False, True):
+            settings = Settings(route_optimisation=optimise,
+                                reverse_tunnelling=reverse)
+            yield _roaming_star(route_optimisation=optimise,
+                                reverse_tunnelling=reverse)
+            yield scenarios.move(scenarios.ring(4, settings), ROAMER, 3, 2)
+    yield from scenarios.golden_scenarios().values()
+
+
+def test_every_pipeline_flow_passes_flow_checks():
+    # The pipeline builds flows without Flow's checks, for speed; this
+    # proves the checks would have accepted every one of them.
+    for network in _all_scenarios():
+        for dpid in network.switches:
+            for flow in desired_flows(dpid, network):
+                checked = Flow(flow.table, flow.priority, flow.match,
+                               flow.actions, flow.cookie)
+
+                assert checked == flow
+                assert make_match(**dict(flow.match)) == flow.match

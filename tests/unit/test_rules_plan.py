@@ -8,6 +8,7 @@ from openflow_rules import (
     Flow, FlowDiff, Settings, all_desired_flows, apply_diff, desired_flows,
     diff, handover_plan, handover_plan_for_host, make_match)
 from openflow_rules import scenarios
+from openflow_rules.flow import flow_sort_key
 
 ROAMER = 'aa:00:00:00:01:00'
 
@@ -216,7 +217,7 @@ def test_plan_for_host_rejects_address_of_other_host():
     host = dataclasses.replace(network.hosts[ROAMER],
                                mac='aa:00:00:00:09:09')
 
-    with pytest.raises(ValueError, match='belongs to host'):
+    with pytest.raises(ValueError, match='share the address 10.1.0.2'):
         handover_plan_for_host(network, host.mac, host)
 
 
@@ -226,3 +227,13 @@ def test_plan_for_host_rejects_placement_for_other_mac():
     with pytest.raises(ValueError, match='is not for host'):
         handover_plan_for_host(network, 'aa:00:00:00:09:09',
                                network.hosts[ROAMER])
+
+
+def test_diff_orders_address_and_prefix_matches_like_rendering():
+    flows = [Flow(2, 600, make_match(eth_type=0x0800, ipv4_dst=value), (),
+                  1)
+             for value in ('255.255.255.255', '224.0.0.0/4', '10.0.0.1')]
+
+    added = diff((), flows).add
+
+    assert list(added) == sorted(flows, key=flow_sort_key)

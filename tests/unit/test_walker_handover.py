@@ -15,7 +15,7 @@ import pytest
 from hypothesis import strategies
 
 from openflow_rules import (
-    Settings, all_desired_flows, apply_diff, desired_flows, diff,
+    Flow, Settings, all_desired_flows, apply_diff, desired_flows, diff,
     handover_plan, handover_plan_for_host, label_for_cell)
 from openflow_rules import scenarios
 from openflow_rules.topology import core_routes
@@ -257,6 +257,10 @@ def _reachable(network, source, target):
 @hypothesis.settings(max_examples=100, deadline=None)
 @hypothesis.given(_random_network())
 def test_random_network_delivers_or_drops_without_loops(network):
+    for flows in all_desired_flows(network).values():
+        for flow in flows:
+            assert Flow(flow.table, flow.priority, flow.match, flow.actions,
+                        flow.cookie) == flow
     walker = Walker(network)
     for source in network.hosts.values():
         for target in network.hosts.values():

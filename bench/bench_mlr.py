@@ -229,7 +229,12 @@ def run_all(directory, quick):
     print('\ndurable allocations (attach + group commit), target 20,000/s')
     for synchronous in ('FULL', 'NORMAL'):
         for flush_every in (1, 10, 100, 1000):
-            hosts = 1000 if quick else 2000 if flush_every == 1 else 50000
+            if quick:
+                hosts = 1000
+            elif flush_every == 1:
+                hosts = 2000
+            else:
+                hosts = 50000
             rate, flush_ms = bench_allocations(directory, hosts, flush_every,
                                                synchronous)
             print('  synchronous=%-6s flush every %4d: %8.0f /s  '
@@ -240,9 +245,11 @@ def run_all(directory, quick):
     hosts, moves = (1000, 1000) if quick else (10000, 20000)
     for flush_on_commit in (True, False):
         rate = bench_handovers(directory, hosts, moves, flush_on_commit)
-        how = ('flush after each move' if flush_on_commit
-               else 'flush every 100 moves')
-        print('  %-24s %8.0f /s  (%d moves)' % (how, rate, moves))
+        if flush_on_commit:
+            flush_policy = 'flush after each move'
+        else:
+            flush_policy = 'flush every 100 moves'
+        print('  %-24s %8.0f /s  (%d moves)' % (flush_policy, rate, moves))
 
     print('\nmemory per binding (register only), target < 1024 B')
     for hosts in ((10000, 100000) if quick else (100000, 1000000)):

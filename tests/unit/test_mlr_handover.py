@@ -13,7 +13,7 @@ ELSEWHERE = (3, 0x3, 1)
 
 
 class FakeClock:
-    """A clock that moves only when told; used as both clocks."""
+    """A manually advanced clock, used as both clocks of the tests."""
 
     def __init__(self, now=5000.0):
         self.now = now
@@ -56,7 +56,7 @@ class Step:
 
 
 class FakeParticipant:
-    """A switch that prepares and commits as its test says."""
+    """A switch whose prepare and commit end as its test sets them."""
 
     def __init__(self, name, clock, events, prepare='ok', commit='ok',
                  prepare_time=0.001, commit_time=0.001, during_prepare=None,
@@ -112,7 +112,8 @@ def events():
 
 def make_participants(clock, events, names=('new', 'home', 'old'),
                       **behaviour):
-    """Return participants by name; behaviour maps a name to kwargs."""
+    """Return participants by name, with the keyword arguments that
+    ``behaviour`` maps each name to."""
     return [FakeParticipant(name, clock, events, **behaviour.get(name, {}))
             for name in names]
 

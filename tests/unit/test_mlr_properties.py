@@ -27,7 +27,7 @@ QUARANTINE = 1000
 
 
 class FakeClock:
-    """A clock that moves only when told."""
+    """A manually advanced clock."""
 
     def __init__(self, now):
         self.now = now
@@ -37,14 +37,14 @@ class FakeClock:
 
 
 class TimedOut:
-    """A Waitable whose switch never answers."""
+    """A Waitable whose switch never replies."""
 
     def wait(self, timeout):
         raise HandoverTimeout('no reply in %.3f s' % timeout)
 
 
 class Switch:
-    """A participant whose prepare and commit end as a test says."""
+    """A participant whose prepare and commit end as the test sets them."""
 
     def __init__(self, name, prepare, commit):
         self.name = name

@@ -13,7 +13,7 @@ MAC_C = '02:00:00:00:00:0c'
 
 
 class FakeClock:
-    """A wall clock that moves only when told."""
+    """A manually advanced wall clock."""
 
     def __init__(self, now=1_000_000.0):
         self.now = now

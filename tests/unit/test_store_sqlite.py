@@ -14,7 +14,7 @@ MACS = ['02:00:00:00:01:%02x' % index for index in range(1, 11)]
 
 
 class FakeClock:
-    """A wall clock that moves only when told."""
+    """A manually advanced wall clock."""
 
     def __init__(self, now=2_000_000.0):
         self.now = now

@@ -77,7 +77,7 @@ class Binding:
     callers treat it as read-only and take ``copy()`` for a snapshot. The
     /30 is stored as the integer of its network address; the address
     attributes build ``ipaddress`` objects on access, which keeps a
-    binding small when a register holds a million of them.
+    binding small when a register contains a million of them.
     """
 
     __slots__ = ('mac', 'home_cell', 'cell', 'dpid', 'port', 'network_int',

@@ -5,9 +5,9 @@ controller supplies one ``Participant`` per switch that must change. The
 coordinator prepares every participant, commits them in the given order
 (downstream first) and only then commits the register record. Any error
 or timeout before the commit phase aborts every participant and keeps
-the binding; an error during the commit phase leaves the register
-unchanged and is reported as 'failed', so the controller resyncs the
-switches from the register.
+the binding. An error during the commit phase leaves the register
+unchanged and is reported as 'failed', so that the controller resyncs
+the switches from the register.
 
 Holds the participant and waitable protocols, their errors, ``Handover``,
 ``Outcome`` and ``HandoverCoordinator``, plus ``Ready`` and ``Failed``,
@@ -34,7 +34,7 @@ TIMING_KEYS = ('queued_ms', 'prepare_ms', 'commit_ms', 'total_ms')
 
 
 class HandoverError(Exception):
-    """A participant could not prepare or commit; ``reason`` says why."""
+    """A participant could not prepare or commit, for ``reason``."""
 
     def __init__(self, reason):
         super().__init__(reason)
@@ -64,7 +64,10 @@ class Participant(Protocol):
         """Send the commit without blocking; return a Waitable."""
 
     def abort(self):
-        """Discard the prepared changes; best effort, never raises."""
+        """Discard the prepared changes, as a best effort.
+
+        The coordinator logs and ignores an exception from it.
+        """
 
 
 class Ready:
@@ -90,7 +93,7 @@ class Failed:
 
 
 class Location(NamedTuple):
-    """Where a host is attached."""
+    """The cell, datapath id and port of a host's attachment."""
 
     cell: int
     dpid: int
@@ -100,8 +103,8 @@ class Location(NamedTuple):
 class Handover:
     """One requested move of a host, from request to outcome.
 
-    ``before`` is a snapshot of the binding the move starts from and
-    ``after`` the binding as the move would leave it; the controller
+    ``before`` is a snapshot of the binding the move starts from, and
+    ``after`` is the binding as the move would leave it. The controller
     computes the switch changes from the two. ``status`` is 'queued'
     (waiting behind a running move of the same host), 'pending' (ready to
     run), 'running', then 'committed', 'aborted' or 'failed'.
@@ -192,8 +195,8 @@ class HandoverCoordinator:
     ``run`` flushes the register after committing the move, so the new
     location is durable before ``run`` returns.
 
-    Hand-overs of different hosts may run concurrently in green threads;
-    at most one per host runs at a time, and newer moves of that host
+    Hand-overs of different hosts may run concurrently in green threads.
+    At most one per host runs at a time, and newer moves of that host
     wait in a queue of one.
     """
 

@@ -132,19 +132,19 @@ class AddressPool:
         Costs one pass over the blocks up to that highest one.
         """
         indices = {self._index(network_int) for network_int in used}
-        held = {self._index(network_int): until
-                for network_int, until in quarantined.items()}
+        quarantine_ends = {self._index(network_int): until
+                           for network_int, until in quarantined.items()}
         for index in indices:
-            held.pop(index, None)
-        top = max(indices | held.keys(), default=-1)
+            quarantine_ends.pop(index, None)
+        top = max(indices | quarantine_ends.keys(), default=-1)
         self.used = len(indices)
         self._next = top + 1
         self._free = collections.deque(
             index for index in range(top + 1)
-            if index not in indices and index not in held)
-        self._quarantined = held
-        self._quarantine_order = collections.deque(
-            sorted((until, index) for index, until in held.items()))
+            if index not in indices and index not in quarantine_ends)
+        self._quarantined = quarantine_ends
+        self._quarantine_order = collections.deque(sorted(
+            (until, index) for index, until in quarantine_ends.items()))
 
     def usage(self):
         """Return the pool's size, used, free and quarantined counts."""

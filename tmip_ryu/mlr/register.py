@@ -27,7 +27,7 @@ from tmip_ryu.mlr.store import WriteBatch, binding_row, handover_row
 LOG = logging.getLogger(__name__)
 
 # A declined /30 stays out of use this long (seconds), because the host
-# that declined it saw another machine answer on that address.
+# that declined it found the address in use by another machine.
 DEFAULT_DECLINE_QUARANTINE = 24 * 3600
 
 
@@ -39,8 +39,8 @@ def default_pool(cell):
 class AttachResult(NamedTuple):
     """What ``Register.attach`` did.
 
-    ``binding`` is None when the host could not be registered; ``error``
-    (a PoolExhausted) then says why.
+    ``binding`` is None when the host could not be registered, and
+    ``error`` (a PoolExhausted) then gives the reason.
     """
 
     binding: Optional[Binding]
@@ -200,12 +200,13 @@ class Register:
     def decline(self, mac):
         """Quarantine a host's /30 and give it a fresh one; return it.
 
-        The host declined its address because another machine answers on
-        it, so the old /30 stays unused for ``decline_quarantine``
-        seconds. The new binding keeps the home cell, location, client
-        identifier and move sequence number, and starts a new lease.
-        Returns None for an unknown MAC, and also when the home pool has
-        no other free /30: the host then has no binding.
+        The host declined its address because it found the address in use
+        by another machine, so the old /30 stays unused for
+        ``decline_quarantine`` seconds. The new binding keeps the home
+        cell, location, client identifier and move sequence number, and
+        starts a new lease. Returns None for an unknown MAC, and also when
+        the home pool has no other free /30, in which case the host is
+        left without a binding.
         """
         old = self._lookup(mac)[1]
         if old is None:
@@ -307,8 +308,8 @@ class Register:
     def begin_flush(self):
         """Collect the pending changes into a WriteBatch, or return None.
 
-        For callers that run ``store.write(batch)`` in a worker thread:
-        call ``end_flush`` with the outcome afterwards, on the register's
+        Callers that run ``store.write(batch)`` in a worker thread call
+        ``end_flush`` with the outcome afterwards, on the register's
         thread. Changes made in the meantime go into the next batch.
         """
         if self.store is None:
@@ -374,8 +375,8 @@ class Register:
         """
         register = cls(store=store, **kwargs)
         started = time.monotonic()
-        # Loading creates millions of objects and no garbage, so cyclic
-        # collection would only rescan them: pause it meanwhile.
+        # Loading creates millions of objects and no garbage. Cyclic
+        # garbage collection would only rescan them, so it is paused.
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -456,7 +457,8 @@ class Register:
         return network_int
 
     def _note_exhausted(self, cell):
-        # One warning per episode: hosts retry every frame.
+        # Warn once until an allocation in the cell succeeds again,
+        # because the host retries on every frame.
         if cell not in self._exhausted_cells:
             self._exhausted_cells.add(cell)
             pool = self._pools.get(cell)
@@ -466,7 +468,7 @@ class Register:
 
     def _free_block(self, network_int):
         # A recovered binding may lie outside every pool after the pools
-        # were reconfigured; its block then belongs to no allocator.
+        # were reconfigured. Its block then belongs to no allocator.
         pool = self._pool_containing(network_int)
         if pool is not None:
             pool.free(network_int)
@@ -490,8 +492,9 @@ class Register:
     def _lookup(self, mac):
         """Return (normalized MAC, binding or None) for a MAC.
 
-        Keys are normalized, so a string found as it is needs no parsing:
-        this keeps the lookup for every frame of a known host cheap.
+        Keys are normalized, so a string that is found as given needs no
+        parsing. This keeps the lookup cheap for every frame of a known
+        host.
         """
         if type(mac) is str:
             binding = self._by_mac.get(mac)

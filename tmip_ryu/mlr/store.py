@@ -5,12 +5,9 @@
 collects them, ``Store.write`` applies them in a single transaction.
 """
 
-import logging
 import os
 import sqlite3
 import threading
-
-LOG = logging.getLogger(__name__)
 
 DEFAULT_STATE_PATH = '/var/lib/tmip_ryu/state.sqlite'
 

@@ -43,6 +43,16 @@ class TimedOut:
         raise HandoverTimeout('no reply in %.3f s' % timeout)
 
 
+class Interrupting:
+    """A Waitable during which the test sees the host somewhere else."""
+
+    def __init__(self, during):
+        self.during = during
+
+    def wait(self, timeout):
+        self.during()
+
+
 class Switch:
     """A participant whose prepare and commit end as the test sets them."""
 
@@ -173,6 +183,39 @@ class RegisterMachine(RuleBasedStateMachine):
             assert result.status in ('aborted', 'failed')
             assert binding.location == location
         assert self.coordinator.next_for(mac) is None
+
+    @rule(mac=st.sampled_from(MACS), first=st.sampled_from(CELLS),
+          second=st.sampled_from(CELLS),
+          outcome=st.sampled_from(sorted(OUTCOMES)))
+    def move_superseded_mid_prepare(self, mac, first, second, outcome):
+        before = self.register.get(mac)
+        handover = self.coordinator.request(mac, first, first, 9)
+        if handover is None:
+            return
+        newer = []
+        seen_elsewhere = Interrupting(lambda: newer.append(
+            self.coordinator.request(mac, second, second, 8)))
+
+        result = self.coordinator.run(
+            handover, [Switch('new', seen_elsewhere, Ready())])
+
+        assert result.status == 'aborted'
+        assert self.register.get(mac).location == before.location
+        queued = self.coordinator.next_for(mac)
+        if queued is None:
+            assert before.location == (second, second, 8)
+            return
+        assert queued is newer[0]
+        prepare, commit = OUTCOMES[outcome]
+        result = self.coordinator.run(
+            queued, [Switch('new', Ready(), Ready()),
+                     Switch('old', prepare, commit)])
+        location = self.register.get(mac).location
+        assert (result.status == 'committed') == (outcome == 'ok')
+        if outcome == 'ok':
+            assert location == (second, second, 8)
+        else:
+            assert location == before.location
 
     @rule()
     def flush(self):

@@ -434,3 +434,29 @@ def test_recover_drops_quarantine_outside_changed_pools(path, clock):
 
     assert recovered.pool_usage(1)['quarantined'] == 0
     assert recovered.store.load_quarantine() == []
+
+
+def test_second_flush_waits_for_batch_in_flight(path, clock):
+    store = Store(path)
+    register = Register(store=store, **options(clock))
+    register.attach(MACS[0], 1, 1, 1)
+    batch = register.begin_flush()
+    register.renew(MACS[0])
+
+    with pytest.raises(RuntimeError, match='call end_flush first'):
+        register.flush()
+
+    store.write(batch)
+    register.end_flush(batch)
+    register.flush()
+    assert register.pending_writes == 0
+
+
+def test_end_flush_rejects_unknown_batch(path, clock):
+    register = Register(store=Store(path), **options(clock))
+    register.attach(MACS[0], 1, 1, 1)
+    batch = register.begin_flush()
+    register.end_flush(batch)
+
+    with pytest.raises(ValueError, match='already ended'):
+        register.end_flush(batch)

@@ -83,6 +83,7 @@ class Register:
         self._exhausted_cells = set()
         self.generation = 0
         self.durable_generation = 0
+        self._batch_in_flight = None
 
     # -- lookups -------------------------------------------------------
 
@@ -311,7 +312,13 @@ class Register:
         Callers that run ``store.write(batch)`` in a worker thread call
         ``end_flush`` with the outcome afterwards, on the register's
         thread. Changes made in the meantime go into the next batch.
+        Raises RuntimeError while a batch is in flight, because a second
+        batch could reach the file first and be overwritten by older rows.
         """
+        if self._batch_in_flight is not None:
+            raise RuntimeError('cannot begin a flush while the previous '
+                               'batch is still being written; call '
+                               'end_flush first')
         if self.store is None:
             self._discard_pending()
             return None
@@ -338,6 +345,7 @@ class Register:
         self._dirty_macs = set()
         self._dirty_networks = set()
         self._handover_rows = []
+        self._batch_in_flight = batch
         return batch
 
     def end_flush(self, batch, error=None):
@@ -346,6 +354,10 @@ class Register:
         With no error, every change up to ``batch.generation`` is durable.
         With an error, the batch's changes are queued again.
         """
+        if batch is not self._batch_in_flight:
+            raise ValueError('end_flush got a batch that begin_flush did not '
+                             'return or that was already ended')
+        self._batch_in_flight = None
         if error is None:
             self.durable_generation = max(self.durable_generation,
                                           batch.generation)

@@ -44,7 +44,7 @@ class TimedOut:
 
 
 class Interrupting:
-    """A Waitable during which the test sees the host somewhere else."""
+    """A Waitable during which the host shows up at another location."""
 
     def __init__(self, during):
         self.during = during

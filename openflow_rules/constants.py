@@ -1,6 +1,6 @@
 """Constants of the TMip pipeline that the controller and the rules share.
 
-Holds the table numbers, the packet-in meter, the default gateway MAC,
+Defines the table numbers, the packet-in meter, the default gateway MAC,
 EtherTypes and IP protocol numbers, flow priorities and the mapping from
 cells to MPLS labels.
 """
@@ -19,7 +19,7 @@ TABLES = (TABLE_CLASSIFY, TABLE_LABEL, TABLE_ROUTE)
 PACKET_IN_METER_ID = 1000
 PACKET_IN_RATE_PPS = 1000
 
-# One virtual gateway MAC for the whole network; Settings can override it.
+# One virtual gateway MAC for the whole network.  Settings can override it.
 GATEWAY_MAC_DEFAULT = '02:00:00:00:00:01'
 
 ETH_TYPE_IPV4 = 0x0800

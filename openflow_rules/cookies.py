@@ -1,11 +1,11 @@
-"""Cookies that tell each TMip flow's kind and owner.
+"""Cookies that encode each TMip flow's kind and owner.
 
 A cookie is 64 bits:
 
-- bits 63..56: the project marker TMIP_MARKER (0x54, ASCII 'T'), so
-  TMip's flows can be told from other applications' flows (Ryu's LLDP
+- bits 63..56: the project marker TMIP_MARKER (0x54, ASCII 'T'), which
+  tells TMip's flows apart from other applications' flows (Ryu's LLDP
   flow has cookie 0);
-- bits 55..48: the kind of flow (for example deliver or pool_route); the
+- bits 55..48: the kind of flow, for example deliver or pool_route.  The
   kinds owned by a host have 0x1 in the upper four of these bits;
 - bits 47..0: the owner: a host's MAC address, a cell, a port, or 0.
 

@@ -1,8 +1,8 @@
 """Flows as plain data: the Flow type, matches and the action vocabulary.
 
-Holds Flow, make_match, FlowDiff and SwitchChange.  A match is a sorted
-tuple of (field, value) pairs with Ryu's OXM field names; an action is a
-tuple whose first item names it:
+Defines Flow, make_match, FlowDiff and SwitchChange.  A match is a sorted
+tuple of (field, value) pairs with Ryu's OXM field names.  An action is
+a tuple whose first item names it:
 
 - ('output', port): port is an int, 'CONTROLLER' (whole packet, no
   buffer) or 'IN_PORT';
@@ -127,10 +127,11 @@ def _check_prerequisites(fields):
                              % (field, ', '.join(sorted(_MATCH_FIELDS))))
         _, needed, allowed = _MATCH_FIELDS[field]
         if needed is not None and fields.get(needed) not in allowed:
+            values = [('0x%04x' if needed == 'eth_type' else '%d') % value
+                      for value in allowed]
             raise ValueError(
                 'match field %s needs %s=%s, which OpenFlow 1.3 requires '
-                'as its prerequisite' % (field, needed,
-                                         ' or '.join(map(hex, allowed))))
+                'as its prerequisite' % (field, needed, ' or '.join(values)))
 
 
 def make_match(**fields):
@@ -222,7 +223,7 @@ class Flow:
     """One flow entry: where it sits, what it matches and what it does.
 
     Two flows with the same identity (table, priority, match) are the
-    same entry on a switch; the controller replaces one with the other.
+    same entry on a switch, so the controller replaces one with the other.
     """
 
     table: int
@@ -291,10 +292,10 @@ class FlowDiff:
     """Flows to add, to modify and to delete on one switch.
 
     A modify has the identity of a flow already on the switch and new
-    actions, cookie or timeouts.  OpenFlow 1.3 MODIFY keeps the old
-    cookie and timeouts (OpenFlow 1.3.5, section 6.4), so send a modify
-    as an ADD flow-mod, which replaces the entry whole.  Apply adds first,
-    then modifies, then deletes.
+    actions, cookie or timeouts.  Send it as an ADD flow-mod, which
+    replaces the whole entry: a MODIFY keeps the old cookie in OpenFlow
+    1.1 and later (OVS 3.1 does so for `ovs-ofctl --strict mod-flows`).
+    Apply adds first, then modifies, then deletes.
     """
 
     add: tuple = ()

@@ -1,9 +1,9 @@
 """The network model: switches, core links, uplinks, hosts and settings.
 
-Holds PortRole, Switch, CoreLink, Uplink, HostPlacement, Settings and
+Defines PortRole, Switch, CoreLink, Uplink, HostPlacement, Settings and
 Network.  Every type is a frozen dataclass that validates its input and
 raises ValueError or TypeError that names the bad value.  A Network
-copies the mappings it is given; treat them as read-only, because the
+copies the mappings it is given.  Treat them as read-only, because the
 functions that compute flows cache what they derive from a Network.
 """
 
@@ -35,6 +35,7 @@ UPLINK = PortRole.UPLINK
 # pool route, so no pool may overlap them.
 _NOT_POOLS = (ipaddress.IPv4Network('224.0.0.0/4'),
               ipaddress.IPv4Network('255.255.255.255/32'))
+
 
 def _check_int(name, value, low, high):
     if isinstance(value, bool) or not isinstance(value, int):
@@ -164,7 +165,7 @@ class HostPlacement:
     """A host's binding: its /30 and home cell, and where it is now.
 
     The /30 is laid out as network n, gateway n+1, host n+2, broadcast
-    n+3; address and gateway must follow it.
+    n+3, and address and gateway must follow that layout.
     """
 
     mac: str
@@ -213,9 +214,9 @@ class Settings:
 class Network:
     """Everything the flows depend on: topology, bindings and settings.
 
-    links holds each direction of a core link as its own CoreLink.
-    cell_pools maps a cell to its address pool 'net/prefix'; a cell may
-    have a pool and no switch (its switch is not connected).
+    links contains each direction of a core link as its own CoreLink.
+    cell_pools maps a cell to its address pool 'net/prefix'.  A cell may
+    have a pool and no switch, while its switch is not connected.
     """
 
     switches: typing.Mapping[int, Switch]
@@ -232,7 +233,8 @@ class Network:
         object.__setattr__(self, 'links', frozenset(self.links))
         object.__setattr__(self, 'uplinks', tuple(self.uplinks))
         object.__setattr__(self, 'hosts', {
-            mac.lower(): host for mac, host in dict(self.hosts).items()})
+            mac.lower() if isinstance(mac, str) else mac: host
+            for mac, host in dict(self.hosts).items()})
         object.__setattr__(self, 'cell_pools', dict(self.cell_pools))
         if not isinstance(self.settings, Settings):
             raise TypeError('settings must be a Settings, not %r'

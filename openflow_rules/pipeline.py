@@ -35,8 +35,8 @@ from openflow_rules.topology import core_routes
 TO_CONTROLLER = (('meter', PACKET_IN_METER_ID), ('output', 'CONTROLLER'))
 DROP = ()
 
-# Limited broadcast belongs to its link and TMip routes no multicast;
-# without these drops both would reach the default route and leave by an
+# Limited broadcast belongs to its link, and TMip routes no multicast.
+# Without these drops both would reach the default route and leave by an
 # uplink.
 NOT_ROUTED = ('255.255.255.255', ('224.0.0.0', '240.0.0.0'))
 
@@ -46,7 +46,7 @@ HAIRPIN_PRIORITY_OFFSET = 1
 
 
 class _NetworkView:
-    """What the pipeline derives from one Network, computed once."""
+    """Indexes, paths and flows derived from one Network, computed once."""
 
     def __init__(self, network):
         self.network = network

@@ -1,6 +1,6 @@
 """Differences between flow sets, and hand-over plans built from them.
 
-Holds diff(), apply_diff(), handover_plan() and
+Defines diff(), apply_diff(), handover_plan() and
 handover_plan_for_host().  A plan is a list of SwitchChanges, to apply
 one switch after another, in order.
 """
@@ -10,9 +10,9 @@ from openflow_rules.flow import normalise_mac
 from openflow_rules.pipeline import (
     desired_flows, host_flow_changes, network_view)
 
-# Plan order of a switch by its role in one host's hand-over: downstream
-# first, so that every step forwards the host's packets to a switch that
-# already knows where the host is.
+# Plan order of a switch by its role in one host's hand-over.  Downstream
+# switches come first, so every step forwards the host's packets to a
+# switch whose flows already lead to the host.
 _RANK_NEW = 0
 _RANK_HOME = 1
 _RANK_OTHER = 2
@@ -42,7 +42,7 @@ def diff(before, after):
     """Return the FlowDiff that turns one flow set into another.
 
     Flows are the same entry when their (table, priority, match) are
-    equal; a same entry with other actions, cookie or timeouts is a
+    equal.  A same entry with other actions, cookie or timeouts is a
     modify.  Each list is sorted by table, priority and match.
     """
     remaining = _by_identity(before, 'before')
@@ -64,8 +64,8 @@ def _sorted(flows):
         return tuple(flows)
     try:
         # Faster, and the same order whenever it does not raise, because
-        # the identities differ.  It raises when an IPv4 field holds a
-        # str in one match and an (address, mask) tuple in the other.
+        # the identities differ.  It raises when an IPv4 field is a str in
+        # one match and an (address, mask) tuple in the other.
         return tuple(sorted(flows, key=_identity_order))
     except TypeError:
         return tuple(sorted(flows, key=flow_sort_key))
@@ -76,7 +76,7 @@ def _identity_order(flow):
 
 
 def apply_diff(flows, flow_diff):
-    """Return the flow set a switch holds after a FlowDiff is applied.
+    """Return the flows of a switch after a FlowDiff is applied to them.
 
     Raises ValueError when a modify or delete names no flow in flows,
     which means the diff was computed against other flows.
@@ -134,8 +134,8 @@ def _host_plan(network, old, new):
     home_dpids = {view.dpid_of_cell.get(host.home_cell)
                   for host in (old, new) if host is not None}
     changes = []
-    for dpid, (before, after) in host_flow_changes(network, old,
-                                                    new).items():
+    switch_flows = host_flow_changes(network, old, new)
+    for dpid, (before, after) in switch_flows.items():
         rank = _rank(dpid, old, new, home_dpids)
         changes.append(((rank, dpid),
                         SwitchChange(dpid, diff(before, after))))

@@ -1,8 +1,8 @@
 """Render flows as ovs-ofctl text (OpenFlow 1.3 add-flow syntax).
 
 The text loads with `ovs-ofctl -O OpenFlow13 add-flows BRIDGE FILE`.
-Open vSwitch names some OXM fields differently from Ryu, for example
-ip_src for ipv4_src; the table below maps them.
+Open vSwitch names some OXM fields differently from Ryu (ip_src for
+ipv4_src), and the table below maps them.
 """
 
 from openflow_rules.flow import flow_sort_key

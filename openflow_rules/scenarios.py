@@ -1,6 +1,6 @@
 """Example networks for tests, golden files, benchmarks and docs.
 
-build_network() makes a network from a short description; star() and
+build_network() makes a network from a short description.  star() and
 ring() are the fixed topologies the tests and docs use.  In every
 example the switch of cell c has dpid c, access ports 1..n, core ports
 from 11 upward (one per neighbour, in the order of the edges) and, when
@@ -42,10 +42,10 @@ def build_network(cells, edges, hosts=(), uplinks=(), settings=None,
                   access_ports=2, transit=()):
     """Return a network made from a short description.
 
-    cells: the cell numbers; the switch of cell c has dpid c.
+    cells: the cell numbers.  The switch of cell c has dpid c.
     edges: (cell_a, cell_b) pairs, each a core link in both directions.
-    hosts: (home_cell, at_cell, port) triples; hosts of one home cell
-    are numbered from 0 in the order given.
+    hosts: (home_cell, at_cell, port) triples.  The hosts of one home
+    cell are numbered from 0 in the order given.
     uplinks: (cell, resolved) pairs.
     transit: cells whose switch has no access ports.
     """

@@ -45,7 +45,7 @@ class CoreRoutes:
 
 
 def core_graph(switch_dpids, links):
-    """Return the core as a networkx DiGraph; each edge keeps its port.
+    """Return the core as a networkx DiGraph whose edges keep their ports.
 
     Of parallel links between two switches the lowest source port is kept.
     """

@@ -53,10 +53,10 @@ class AmbiguousMatch(WalkError):
 
 @dataclasses.dataclass(frozen=True)
 class WalkResult:
-    """Where a packet left the network, with its headers there.
+    """End of a packet's walk: outcome, place, headers and path.
 
-    outcome is HOST, UPLINK, CONTROLLER, DROP or LOOP; dpid and port say
-    where (port is None for CONTROLLER and DROP).  path lists the
+    outcome is HOST, UPLINK, CONTROLLER, DROP or LOOP.  dpid and port give
+    the place (port is None for CONTROLLER and DROP).  path lists the
     switches crossed in order, and hits the (dpid, flow) pairs applied.
     """
 
@@ -81,9 +81,9 @@ class WalkResult:
 
 @dataclasses.dataclass(frozen=True)
 class SwitchResult:
-    """What one switch does with a packet: outcome, port, headers.
+    """Outcome, output port and headers of a packet after one switch.
 
-    outcome is HOST, UPLINK, CORE, CONTROLLER or DROP; port is the
+    outcome is HOST, UPLINK, CORE, CONTROLLER or DROP.  port is the
     output port (None for CONTROLLER and DROP).
     """
 
@@ -100,7 +100,7 @@ def _ipv4_int(text):
 
 
 def _visible(packet, field):
-    """Return a header field as a match sees it, or None if absent."""
+    """Return a header field as a match reads it, or None if absent."""
     eth_type = packet.get('eth_type')
     if field == 'mpls_label':
         stack = packet.get('mpls')
@@ -139,7 +139,7 @@ def _frozen(packet):
 class Walker:
     """Walks packets through given flow tables over a network's topology.
 
-    flows maps each dpid to its flows; by default every switch holds its
+    flows maps each dpid to its flows.  By default every switch has its
     desired_flows.  Passing other flows lets a test walk the mixed tables
     of a half-applied plan.
     """
@@ -190,9 +190,10 @@ class Walker:
         return SwitchResult(outcome, port, packet, tuple(hits), reason)
 
     def walk(self, packet, dpid):
-        """Follow a packet that arrives at switch dpid; return a WalkResult.
+        """Follow a packet that arrives at switch dpid to where it leaves.
 
-        packet must contain in_port; the walker works on a copy.
+        Returns a WalkResult.  packet must contain in_port, and the walker
+        works on a copy.
         """
         if 'in_port' not in packet:
             raise ValueError('packet %r has no in_port' % (packet,))
@@ -343,7 +344,7 @@ def dhcp_packet(in_port, eth_src, ipv4_src='0.0.0.0',
 
 def arp_packet(in_port, eth_src, arp_tpa, arp_op=1,
                eth_dst='ff:ff:ff:ff:ff:ff'):
-    """Return an ARP packet (a request unless arp_op says otherwise)."""
+    """Return an ARP packet, a request unless arp_op is given."""
     return {'in_port': in_port, 'eth_src': eth_src, 'eth_dst': eth_dst,
             'eth_type': ETH_TYPE_ARP, 'arp_op': arp_op, 'arp_tpa': arp_tpa}
 

@@ -1,11 +1,11 @@
-"""Open vSwitch forwards packets the way the walker says it will.
+"""Open vSwitch forwards packets the way the walker predicts.
 
 Each test loads a golden file from tests/golden into a fresh bridge (no
 controller, fail_mode=secure) and compares `ovs-appctl ofproto/trace`
 with Walker.cross() for packets of every kind the switch handles: the
 output port, the rewritten headers and MPLS push, pop and switching.
-A packet whose label is popped recirculates in OVS; the test traces the
-second pass with the recirc_id that the first pass printed.
+A packet whose label is popped recirculates in OVS, so the test traces
+the second pass with the recirc_id that the first pass printed.
 """
 
 import collections
@@ -197,7 +197,7 @@ def _packets(network, dpid):
 
 @pytest.fixture
 def golden_bridge():
-    """Create golden bridges for one test; delete exactly those after."""
+    """Create golden bridges for one test and delete exactly those after."""
     created = []
 
     def create(scenario, dpid):

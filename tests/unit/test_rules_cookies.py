@@ -76,7 +76,7 @@ def test_host_cookie_selects_exactly_that_hosts_flows():
         assert _selected(host_cookie(mac), flows) == owned
 
 
-def test_host_cookie_finds_flows_at_current_home_and_other_cells():
+def test_host_cookie_kinds_per_switch():
     network = _roaming_star()
     flows = all_desired_flows(network)
     mac = 'aa:00:00:00:01:00'
@@ -92,7 +92,7 @@ def test_host_cookie_finds_flows_at_current_home_and_other_cells():
     assert kinds[4] == {Kind.ROUTE_OPTIMISED}
 
 
-def test_host_cookie_selects_no_cell_flow_owned_by_same_number():
+def test_host_mask_excludes_cell_flows():
     # A cell-owned flow whose owner bits equal the host's MAC bits must
     # still fall outside the host's mask.
     mac = '00:00:00:00:00:02'

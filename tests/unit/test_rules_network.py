@@ -75,8 +75,8 @@ def test_uplink_rejects_address_without_prefix():
 
 def test_network_rejects_overlapping_pools():
     with pytest.raises(ValueError, match='overlap'):
-        Network({1: _switch(1)}, cell_pools={1: '10.1.0.0/16',
-                                              2: '10.1.128.0/17'})
+        Network({1: _switch(1)},
+                cell_pools={1: '10.1.0.0/16', 2: '10.1.128.0/17'})
 
 
 def test_network_rejects_multicast_pool():
@@ -200,4 +200,3 @@ def test_remove_host_frees_its_address():
 def test_remove_host_rejects_unknown_mac():
     with pytest.raises(KeyError, match='not in the network'):
         scenarios.star().remove_host('aa:00:00:00:09:09')
-

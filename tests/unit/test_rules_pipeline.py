@@ -1,4 +1,4 @@
-"""desired_flows holds the pipeline's flows, at the switches they belong to."""
+"""desired_flows returns each pipeline flow at the switch it belongs to."""
 
 import pytest
 
@@ -101,14 +101,14 @@ def test_delivery_rewrites_ethernet_and_decrements_ttl():
         ('set_field', 'eth_dst', ROAMER), ('dec_ttl',), ('output', 2))
 
 
-def test_gateway_address_goes_to_controller_at_current_switch():
+def test_gateway_ping_goes_to_controller():
     gateway = _one(desired_flows(2, _roaming_star()), Kind.GATEWAY, ROAMER)
 
     assert gateway.match == make_match(eth_type=0x0800, ipv4_dst='10.1.0.1')
     assert gateway.actions == TO_CONTROLLER
 
 
-def test_home_cell_tunnels_roaming_host_to_current_cell():
+def test_home_cell_tunnels_roaming_host():
     tunnel = _one(desired_flows(1, _roaming_star()), Kind.HOME_TUNNEL,
                   ROAMER)
 
@@ -117,7 +117,7 @@ def test_home_cell_tunnels_roaming_host_to_current_cell():
                               ('output', 11))
 
 
-def test_tunnel_has_hairpin_twin_for_its_own_core_port():
+def test_tunnel_has_hairpin_twin():
     flows = desired_flows(1, _roaming_star())
     tunnel = _one(flows, Kind.HOME_TUNNEL, ROAMER)
     twin = _one(flows, Kind.HOME_TUNNEL, ROAMER, hairpin=True)
@@ -137,7 +137,7 @@ def test_route_optimisation_adds_entries_at_other_cells():
                                     label_for_cell(2))
 
 
-def test_without_route_optimisation_other_cells_hold_no_host_flows():
+def test_optimisation_off_leaves_others_empty():
     network = _roaming_star(route_optimisation=False)
 
     for dpid in (3, 4):
@@ -182,7 +182,7 @@ def test_own_pool_drops_and_other_pools_tunnel():
                                 label_for_cell(3))
 
 
-def test_unreachable_cell_pool_drops_instead_of_default_route():
+def test_unreachable_pool_drops():
     network = scenarios.build_network(
         cells=(1, 2, 3), edges=((1, 2),), uplinks=((1, True),))
     flows = desired_flows(1, network)
@@ -322,7 +322,7 @@ def _all_scenarios():
 
 
 def test_every_pipeline_flow_passes_flow_checks():
-    # The pipeline builds flows without Flow's checks, for speed; this
+    # The pipeline builds flows without Flow's checks, for speed, so this
     # proves the checks would have accepted every one of them.
     for network in _all_scenarios():
         for dpid in network.switches:

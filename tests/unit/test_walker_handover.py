@@ -127,7 +127,7 @@ CASES = list(_cases())
 
 @pytest.mark.parametrize('name, before, after', CASES,
                          ids=[name for name, _, _ in CASES])
-def test_every_step_of_plan_delivers_to_moving_host(name, before, after):
+def test_plan_steps_deliver_to_moving_host(name, before, after):
     plan = handover_plan(before, after)
 
     _check_every_step(before, after, plan, ROAMER)

@@ -1,8 +1,8 @@
 """Every host reaches every host and the uplink, in every scenario.
 
-Scenarios: three cells around a transit cell, and four cells in a ring;
-hosts at home, roaming, and back home; route optimisation and reverse
-tunnelling each on and off.
+Scenarios: three cells around a transit cell, and four cells in a ring,
+with hosts at home, roaming and back home, and with route optimisation
+and reverse tunnelling each on and off.
 """
 
 import pytest
@@ -227,7 +227,7 @@ def test_unknown_source_goes_to_controller(name, network):
             assert result.dpid == source.dpid
 
 
-def test_host_moved_to_other_switch_is_seen_by_controller():
+def test_moved_host_reaches_controller():
     network = scenarios.star()
     host = network.hosts[ROAMER]
     packet = ipv4_packet(2, host.mac, host.address, INTERNET)

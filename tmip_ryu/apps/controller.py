@@ -26,7 +26,8 @@ from tmip_ryu.apps.host_packets import HostPacketMixin
 from tmip_ryu.apps import rest
 from tmip_ryu.config import (ConfigError, check_listen_ports,
                              load_settings)
-from tmip_ryu.mlr import HandoverCoordinator, Register, Store
+from tmip_ryu.mlr import (HandoverCoordinator, Register, Store,
+                          StoreError)
 from tmip_ryu.network_state import NetworkState, pool_of
 from tmip_ryu.ofp_render import (delete_stats_entry, diff_messages,
                                  flow_from_stats)
@@ -77,9 +78,14 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
             raise SystemExit('tmip_ryu: %s' % error)
 
         self.register = self._recover_register()
+        # A committed move reaches the disk with the next group commit
+        # (flush_interval_ms later), so that a move never blocks every
+        # green thread on an fsync.  A crash in between leaves the host
+        # at its old place in the register; its next frame moves it again.
         self.coordinator = HandoverCoordinator(
             self.register, prepare_timeout=self.settings.handover_timeout,
-            commit_timeout=self.settings.handover_timeout)
+            commit_timeout=self.settings.handover_timeout,
+            flush_on_commit=False)
         self.state = NetworkState(self.settings)
         for binding in self.register.bindings():
             self.state.place(binding)
@@ -329,10 +335,21 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
 
     def _flush_loop(self):
         interval = self.settings.flush_interval_ms / 1000.0
+        last_error_log = 0.0
         while True:
             hub.sleep(interval)
             try:
                 self.flush_register()
+            except StoreError as error:
+                # Changes stay pending and are retried on the next tick;
+                # log at most every 10 s, with a count.
+                self.count('store_errors')
+                if time.monotonic() - last_error_log > 10:
+                    last_error_log = time.monotonic()
+                    self.logger.error(
+                        'cannot write the state file (%d failures so '
+                        'far); leases are not acknowledged until it '
+                        'works: %s', self.counters['store_errors'], error)
             except Exception:  # noqa: BLE001 - the loop must survive
                 self.logger.exception('register flush failed')
 

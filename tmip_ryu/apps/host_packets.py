@@ -160,7 +160,8 @@ class HostPacketMixin:
                               decision.reason)
             return
         if decision.renew:
-            self.register.renew(mac, client_id=decision.client_id)
+            self.register.renew(mac, lease_time=decision.lease_time,
+                                client_id=decision.client_id)
             if decision.action == 'ack':
                 self.logger.info('host %s leased %s for %d s (cell %d)',
                                  mac, binding.address,
@@ -188,6 +189,11 @@ class HostPacketMixin:
         old = self.register.get(mac)
         binding = self.register.decline(mac)
         if binding is None:
+            # No other /30 was free: the host lost its binding.
+            if old is not None:
+                self.sync_host(old, gone=True)
+                self.logger.warning('host %s declined %s and its pool has '
+                                    'no other free /30', mac, old.address)
             return
         self.sync_host(binding)
         self.logger.warning('host %s declined %s (address in use); it now '
@@ -199,8 +205,10 @@ class HostPacketMixin:
         if not self.replies_after_flush and not \
                 self.register.pending_writes:
             return
-        replies, self.replies_after_flush = self.replies_after_flush, []
+        # On a StoreError the replies stay queued: an ACK never leaves
+        # before its lease is on disk.
         self.register.flush()
+        replies, self.replies_after_flush = self.replies_after_flush, []
         for datapath, port, data in replies:
             self.packet_out(datapath, port, data)
 

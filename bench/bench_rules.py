@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 from openflow_rules import (  # noqa: E402 (needs the path above)
-    Settings, desired_flows, diff, handover_plan, handover_plan_for_host)
+    Network, Settings, desired_flows, diff, handover_plan,
+    handover_plan_for_host)
 from openflow_rules import scenarios  # noqa: E402
 
 SIDE = 10
@@ -74,10 +75,10 @@ def milliseconds(seconds):
     return '%.2f ms' % (seconds * 1000)
 
 
-def summary(values, unit=milliseconds):
-    """Return 'median m, max x' of a list of seconds (or counts)."""
-    return 'median %s, max %s' % (unit(statistics.median(values)),
-                                  unit(max(values)))
+def summary(seconds):
+    """Return the median and maximum of a list of durations, as text."""
+    return 'median %s, max %s' % (milliseconds(statistics.median(seconds)),
+                                  milliseconds(max(seconds)))
 
 
 def random_move(rng, network):
@@ -123,6 +124,11 @@ def bench_settings(label, settings, seed):
     print('switches changed per move: median %d, max %d'
           % (statistics.median(change_counts), max(change_counts)))
 
+    _, seconds = timed(Network, network.switches, network.links,
+                       network.uplinks, network.hosts, network.cell_pools,
+                       network.settings)
+    print('Network() again from the same placements: %s'
+          % milliseconds(seconds))
     mac, placement = random_move(rng, network)
     after, seconds = timed(network.replace_host, placement)
     print('Network.replace_host (validates the new placement): %s'

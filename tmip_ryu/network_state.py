@@ -21,6 +21,7 @@ class NetworkState:
         self.links = set()       # rules.CoreLink, both directions
         self.next_hop_macs = {}  # (dpid, port) -> MAC of the uplink's router
         self.placements = {}     # mac -> rules.HostPlacement
+        self._network = None     # cached network(); None when stale
         self._rule_settings = rules.Settings(
             gateway_mac=settings.gateway_mac,
             route_optimisation=settings.route_optimisation,
@@ -37,12 +38,14 @@ class NetworkState:
         self.ports[dpid] = {number: hw_addr.lower()
                             for number, hw_addr in ports.items()
                             if number < _MAX_PHYSICAL_PORT}
+        self._network = None
 
     def remove_switch(self, dpid):
         """Forget a switch and every link that touches it."""
         self.ports.pop(dpid, None)
         self.links = {link for link in self.links
                       if dpid not in (link.src_dpid, link.dst_dpid)}
+        self._network = None
 
     def is_switch_mac(self, mac):
         """Tell whether a MAC belongs to a port of a known switch."""
@@ -74,6 +77,7 @@ class NetworkState:
         if link in self.links:
             return False
         self.links.add(link)
+        self._network = None
         return True
 
     def remove_link(self, src_dpid, src_port, dst_dpid, dst_port):
@@ -82,17 +86,37 @@ class NetworkState:
         if link not in self.links:
             return False
         self.links.discard(link)
+        self._network = None
+        return True
+
+    def set_next_hop_mac(self, dpid, port, mac):
+        """Record the MAC of an uplink's router; True if it changed."""
+        if self.next_hop_macs.get((dpid, port)) == mac:
+            return False
+        self.next_hop_macs[(dpid, port)] = mac
+        self._network = None
         return True
 
     # -- hosts
 
     def place(self, binding):
         """Record where a live binding's host is now."""
-        self.placements[binding.mac] = placement_of(binding)
+        placement = placement_of(binding)
+        self.placements[binding.mac] = placement
+        if self._network is None:
+            return
+        # Only this host changed: update the cached model in place of a
+        # rebuild, which checks every host (about 50 ms at 10,000).
+        try:
+            self._network = self._network.replace_host(placement)
+        except ValueError:
+            self._network = None
 
     def unplace(self, mac):
         """Forget a host whose binding is gone."""
         self.placements.pop(mac, None)
+        if self._network is not None and mac in self._network.hosts:
+            self._network = self._network.remove_host(mac)
 
     # -- the model for openflow_rules
 

@@ -82,13 +82,16 @@ def build_instructions(datapath, actions):
 def flow_mod(datapath, flow, command):
     """Return an OFPFlowMod that adds, modifies or deletes one flow.
 
-    ``command`` is 'add', 'modify' or 'delete'; modify and delete are
-    strict, so they touch only the flow with the same priority and match.
+    ``command`` is 'add', 'modify' or 'delete'.  A modify is sent as an
+    ADD, which replaces the flow with the same table, priority and match
+    whole: OFPFC_MODIFY_STRICT would keep the old cookie (checked on
+    OVS 3.1), and the cookie names the flow's kind and owner.  A delete
+    is strict, so it removes only that one flow.
     """
     ofproto = datapath.ofproto
     parser = datapath.ofproto_parser
     codes = {'add': ofproto.OFPFC_ADD,
-             'modify': ofproto.OFPFC_MODIFY_STRICT,
+             'modify': ofproto.OFPFC_ADD,
              'delete': ofproto.OFPFC_DELETE_STRICT}
     instructions = []
     if command != 'delete':

@@ -82,6 +82,12 @@ class HostPacketMixin:
         if cell is None:
             self.count('frames_on_switch_without_cell')
             return
+        ports = self.state.ports.get(datapath.id, {})
+        if in_port not in ports:
+            # The frame overtook the port's status message.
+            ports = dict(ports)
+            ports[in_port] = '00:00:00:00:00:00'
+            self.state.set_ports(datapath.id, ports)
 
         binding = self.register.get(mac)
         if binding is None:
@@ -220,9 +226,8 @@ class HostPacketMixin:
             return
         learned = arp_responder.parse_arp_reply(frame)
         if learned is not None and learned[0] == str(uplink.next_hop):
-            key = (datapath.id, in_port)
-            if self.state.next_hop_macs.get(key) != learned[1]:
-                self.state.next_hop_macs[key] = learned[1]
+            if self.state.set_next_hop_mac(datapath.id, in_port,
+                                           learned[1]):
                 self.logger.info('uplink %016x:%d next hop %s is at %s',
                                  datapath.id, in_port, learned[0],
                                  learned[1])

@@ -275,6 +275,7 @@ class Demo:
         cells = list(range(2, self.args.cells + 1)) + [1]
         duration = int(self.args.dwell * len(cells) + 10)
 
+        self._wait_reachable(roaming, address, (ext, peer))
         for client, port in zip((ext, peer), IPERF_PORTS):
             self.sessions.append(tmip_traffic.IperfSession(
                 client, roaming, address, port, self.run_dir,
@@ -306,6 +307,24 @@ class Demo:
             % (totals['received'], totals['highest'] + 1,
                totals['missing']))
         return survived and all(finished)
+
+    @staticmethod
+    def _wait_reachable(roaming, address, senders, timeout=30):
+        """Wait until ``roaming`` answers ping from each of ``senders``.
+
+        The controller installs tunnels between cells only once the core
+        links are known and the switches have settled, a few seconds after
+        they connected.
+        """
+        started = time.monotonic()
+        for sender in senders:
+            left = timeout - (time.monotonic() - started)
+            if tmip_traffic.wait_ping(sender, address, max(left, 1)) is None:
+                raise DemoError('%s gets no reply from %s (%s) after %.0f s'
+                                % (sender, roaming, address, timeout))
+        say('%s reachable from %s after %.1f s' % (
+            roaming, ', '.join(str(sender) for sender in senders),
+            time.monotonic() - started))
 
     def _host_in_other_cell(self, roaming):
         home = tmip_topo.switch_of(roaming)

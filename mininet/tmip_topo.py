@@ -30,6 +30,7 @@ import sys
 import tempfile
 
 from mininet.cli import CLI as MininetCLI
+from mininet.link import Intf
 from mininet.log import error as log_error, output as log_output
 from mininet.net import Mininet
 from mininet.node import Host, Node, OVSSwitch
@@ -60,6 +61,9 @@ EXTERNAL_NETWORK = ipaddress.IPv4Network('203.0.113.0/24')
 EXTERNAL_ROUTER_ADDRESS = '203.0.113.1'
 EXTERNAL_HOST_ADDRESS = '203.0.113.10'
 OPENFLOW_VERSIONS = 'OpenFlow13,OpenFlow14'
+# Core links carry MPLS: a full-size 1500-byte IPv4 packet gains a 4-byte
+# label, and a veth drops frames above its MTU, so the core needs room.
+CORE_MTU = 1600
 MAX_INTERFACE_NAME = 15
 
 
@@ -226,12 +230,25 @@ class UplinkRouter(Node):
                      % (intf, mode))
 
 
+class CoreIntf(Intf):
+    """An interface of a core link, with room for MPLS labels."""
+
+    def config(self, mtu=CORE_MTU, **params):
+        """Configure the interface, then set its MTU."""
+        result = super().config(**params)
+        output = self.cmd('ip link set dev %s mtu %d' % (self.name, mtu))
+        if output.strip():
+            raise RuntimeError('setting MTU %d on %s failed: %s'
+                               % (mtu, self.name, output.strip()))
+        return result
+
+
 class TmipTopo(Topo):
     """N TMip cells joined by a core switch, with an uplink router.
 
     Cell ``c`` is switch ``s<c>`` (dpid ``c``): port 1 is its uplink to
-    router ``r0`` (172.16.c.0/30), port 2 its core link to ``s254``, and
-    its mobile hosts start at port 3.  Hosts are numbered across cells:
+    router ``r0`` (172.16.c.0/30), port 2 its core link to ``s254`` (MTU
+    ``CORE_MTU``), and its mobile hosts start at port 3.  Hosts are numbered across cells:
     with two hosts a cell, ``h1`` and ``h2`` are in cell 1.  The router
     routes 10.c.0.0/16 to 172.16.c.1 (the controller replies to ARP for
     that address) and leads to ``ext`` (203.0.113.10) on 203.0.113.0/24.
@@ -278,7 +295,8 @@ class TmipTopo(Topo):
                                     role='cell', **switch_options)
             self.addLink(switch, router, port1=UPLINK_PORT, port2=cell,
                          params2={'ip': uplink_addresses(cell)[1] + '/30'})
-            self.addLink(switch, core, port1=CORE_PORT, port2=cell)
+            self.addLink(switch, core, port1=CORE_PORT, port2=cell,
+                         intf=CoreIntf)
             for index in range(counts[cell - 1]):
                 number += 1
                 name = prefix + 'h%d' % number
@@ -415,9 +433,8 @@ def build_network(topo, controller_target=None):
 def attach_controller(net, target):
     """Point every bridge of ``net`` at ``target`` (``tcp:IP:port``)."""
     for switch in net.switches:
-        run_checked('ovs-vsctl', 'set-controller', switch.name, target,
-                    '--', 'set', 'bridge', switch.name,
-                    'other-config:disable-in-band=true')
+        run_checked('ovs-vsctl', 'set-controller', switch.name, target)
+        # Retry a lost connection within a second, not OVS's default 8 s.
         run_checked('ovs-vsctl', 'set', 'controller', switch.name,
                     'max_backoff=1000')
 
@@ -441,13 +458,22 @@ def _node(net, node):
     return net[node]
 
 
-def move(net, host, switch):
+def move(net, host, switch, port=None, announce=True):
     """Move ``host``'s link to ``switch``; return the new OpenFlow port.
 
     The switch side of the host's veth leaves its bridge and joins the
     other one in one OVS transaction, as a cable moved from one socket to
     another.  The host keeps its interface, MAC and IP address, and its
     carrier stays up.  ``host`` and ``switch`` are nodes or names.
+
+    Without ``port``, a host returning to a switch gets the port it had
+    there if that port is free, as a person plugging back into the same
+    socket, and otherwise the next free port number.
+
+    With ``announce``, the host then sends one gratuitous ARP for its
+    address, as hosts do after a link change; without it the host stays
+    silent until its own traffic sends a frame, and a host that only
+    receives (a TCP receiver) may never send one.
     """
     host = _node(net, host)
     new_switch = _node(net, switch)
@@ -462,7 +488,14 @@ def move(net, host, switch):
     if old_switch is new_switch:
         return old_switch.ports[switch_intf]
 
-    port = new_switch.newPort()
+    previous_ports = getattr(switch_intf, 'previous_ports', {})
+    if port is None:
+        port = previous_ports.get(new_switch.name)
+        if port is None or port in new_switch.intfs:
+            port = new_switch.newPort()
+    elif port in new_switch.intfs:
+        raise ValueError('port %d of %s is in use by %s'
+                         % (port, new_switch, new_switch.intfs[port]))
     run_checked('ovs-vsctl', 'del-port', old_switch.name, switch_intf.name,
                 '--', 'add-port', new_switch.name, switch_intf.name,
                 '--', 'set', 'Interface', switch_intf.name,
@@ -470,6 +503,8 @@ def move(net, host, switch):
 
     # Mininet's own records of which node owns the interface.
     old_port = old_switch.ports.pop(switch_intf)
+    previous_ports[old_switch.name] = old_port
+    switch_intf.previous_ports = previous_ports
     del old_switch.intfs[old_port]
     del old_switch.nameToIntf[switch_intf.name]
     new_switch.intfs[port] = switch_intf
@@ -481,7 +516,24 @@ def move(net, host, switch):
     if actual != port:
         raise RuntimeError('OVS gave %s port %d on %s, not %d'
                            % (switch_intf, actual, new_switch, port))
+    if announce:
+        send_announcement(host)
     return port
+
+
+def send_announcement(host):
+    """Send one gratuitous ARP for the host's address; False if it has none.
+
+    The frame is an ARP announcement (RFC 5227): a broadcast request whose
+    sender and target address are both the host's own.
+    """
+    intf = host.defaultIntf().name
+    interface = tmip_dhcp.ipv4_state(host, intf)['interface']
+    if interface is None:
+        return False
+    # arping exits 1 because nobody replies to an announcement.
+    host.cmd('arping -q -U -c 1 -w 0 -i %s %s' % (intf, interface.ip))
+    return True
 
 
 def switch_of(host):
@@ -515,13 +567,18 @@ class TmipCLI(MininetCLI):
         return self.run_dir or default_run_dir()
 
     def do_move(self, line):
-        """move HOST SWITCH: move HOST's link to SWITCH (e.g. move h1 s2)."""
+        """move HOST SWITCH [silent]: move HOST's link to SWITCH.
+
+        The host announces itself with a gratuitous ARP unless ``silent``
+        is given, e.g. ``move h1 s2`` or ``move h1 s2 silent``.
+        """
         args = line.split()
-        if len(args) != 2:
-            log_error('usage: move HOST SWITCH\n')
+        if len(args) not in (2, 3) or args[2:] not in ([], ['silent']):
+            log_error('usage: move HOST SWITCH [silent]\n')
             return
         try:
-            port = move(self.mn, args[0], args[1])
+            port = move(self.mn, args[0], args[1],
+                        announce=args[2:] != ['silent'])
         except (ValueError, RuntimeError) as problem:
             log_error('move %s %s failed: %s\n' % (args[0], args[1],
                                                     problem))

@@ -120,9 +120,10 @@ class Emulation:
         self.sessions.append(session)
         return session.start()
 
-    def move(self, host, cell):
+    def move(self, host, cell, announce=True):
         """Move a host's link to the switch of ``cell``; return its port."""
-        return tmip_topo.move(self.net, host, self.switch(cell))
+        return tmip_topo.move(self.net, host, self.switch(cell),
+                              announce=announce)
 
     def flow_tables(self):
         """Return {bridge: sorted flows}, without counters."""
@@ -168,8 +169,11 @@ def start_tmip(controller_factory, emulation_factory, dhcp=True,
     """Start cells, a controller configured for them, and DHCP.
 
     Returns (emulation, controller) once every bridge is connected, the
-    controller reports every core link (two directions per cell) and,
-    with ``dhcp``, every mobile host holds a lease.
+    controller reports every core link (two directions per cell), with
+    ``dhcp`` every mobile host has a lease, and every bridge has the flows
+    the controller expects.  The controller corrects flows computed
+    before the core links were known only once a switch has settled, a
+    few seconds after it connected.
     """
     emulation = emulation_factory(**options)
     controller = controller_factory(emulation.config(
@@ -181,6 +185,7 @@ def start_tmip(controller_factory, emulation_factory, dhcp=True,
              % emulation.prefix)
     if dhcp:
         emulation.start_dhcp()
+    wait_flows_settled(controller, emulation, timeout=30, cookies=False)
     return emulation, controller
 
 
@@ -218,47 +223,60 @@ def handovers_of(controller, host):
     return sorted(records, key=lambda record: record['started_at'])
 
 
-def _flow_keys(lines, tmip_only):
+def _flow_keys(lines, cookies):
+    """Count TMip flows by ([cookie,] table, priority, actions)."""
     keys = collections.Counter()
     for line in lines:
         fields = dict(re.findall(r'(cookie|table|priority)=(\w+)', line))
         cookie = int(fields.get('cookie', '0'), 16)
-        if tmip_only and not is_tmip_cookie(cookie):
+        if not is_tmip_cookie(cookie):
             continue
-        keys[(cookie, int(fields.get('table', 0)),
-              int(fields.get('priority', 32768)))] += 1
+        actions = line.partition('actions=')[2].strip()
+        key = (int(fields.get('table', 0)),
+               int(fields.get('priority', 32768)), actions)
+        keys[(cookie,) + key if cookies else key] += 1
     return keys
 
 
-def flow_differences(controller, emulation):
+def flow_differences(controller, emulation, cookies=True):
     """Compare each bridge's TMip flows with the controller's expected set.
 
-    Flows are compared by (cookie, table, priority), counted, because the
-    controller renders its expected flows in add-flow syntax and OVS dumps
-    them in another form.  Returns a list of sentences, empty when every
+    Flows are compared by cookie, table, priority and actions, counted,
+    because the controller renders its expected matches in add-flow
+    syntax and OVS dumps them in another form (``ip,nw_dst=`` for
+    ``eth_type=0x0800,ip_dst=``).  Actions read the same in both.
+    ``cookies=False`` ignores cookies: OpenFlow 1.3's modify keeps a
+    flow's cookie, so a flow whose kind changed may keep its old cookie
+    and still forward right.  Returns a list of sentences, empty when every
     bridge has the flows the controller expects.
     """
     differences = []
     for switch in emulation.net.switches:
         dpid = int(switch.dpid, 16)
         expected = _flow_keys(
-            controller.get('/tmip/flows/%d' % dpid)['expected'], True)
-        actual = _flow_keys(dump_flows(switch.name), True)
+            controller.get('/tmip/flows/%d' % dpid)['expected'], cookies)
+        actual = _flow_keys(dump_flows(switch.name), cookies)
         for key in sorted(set(expected) | set(actual)):
             if expected[key] != actual[key]:
-                differences.append(
-                    '%s: cookie %#x table %d priority %d: %d on the '
-                    'switch, %d expected' % ((switch.name,) + key +
-                                             (actual[key], expected[key])))
+                differences.append('%s: %s: %d on the switch, %d expected'
+                                   % (switch.name, _describe_key(key),
+                                      actual[key], expected[key]))
     return differences
 
 
-def wait_flows_settled(controller, emulation, timeout=10):
+def _describe_key(key):
+    text = 'table %d priority %d actions %s' % key[-3:]
+    if len(key) == 4:
+        text = 'cookie %#x %s' % (key[0], text)
+    return text
+
+
+def wait_flows_settled(controller, emulation, timeout=10, cookies=True):
     """Wait until every bridge has the controller's expected flows."""
     last = []
 
     def settled():
-        last[:] = flow_differences(controller, emulation)
+        last[:] = flow_differences(controller, emulation, cookies)
         return not last
 
     try:

@@ -67,7 +67,7 @@ def test_silent_host_reachable_after_one_frame(tmip):
     silent, peer = emulation.host(1), emulation.host(2)
     address = emulation.address(silent)
 
-    emulation.move(silent, 2)
+    emulation.move(silent, 2, announce=False)
     unreachable = ping(peer, address, count=2, timeout=1)
     send_one_frame(silent)
     delay = wait_ping(peer, address, timeout=10)
@@ -81,14 +81,14 @@ def test_moves_leave_no_leftover_flows(tmip):
     emulation, controller = tmip(cells=3, hosts=1)
     roaming, peer = emulation.host(1), emulation.host(2)
     address = emulation.address(roaming)
-    wait_flows_settled(controller, emulation)
+    home_port = tmip_topo.attachment(roaming)[1]
     before = emulation.flow_tables()
 
     for cell in (2, 3, 1):
         emulation.move(roaming, cell)
-        send_one_frame(roaming)
         wait_binding_cell(controller, roaming, cell)
         assert ping(peer, address, count=2, timeout=2) >= 1, cell
         wait_flows_settled(controller, emulation)
 
+    assert tmip_topo.attachment(roaming)[1] == home_port
     assert emulation.flow_tables() == before

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from emulation import (emulation_factory, ping,  # noqa: F401
-                       send_one_frame, tmip, wait_binding_cell)
+                       tmip, wait_binding_cell)
 import tmip_topo
 
 pytestmark = pytest.mark.integration
@@ -13,7 +13,6 @@ pytestmark = pytest.mark.integration
 
 def _roam(emulation, controller, host, cell):
     emulation.move(host, cell)
-    send_one_frame(host)
     wait_binding_cell(controller, host, cell)
 
 

@@ -340,6 +340,7 @@ class Demo:
         before = self.probe.wait_fresh_snapshot(time.time())
         moved_wall, moved_at = time.time(), time.monotonic()
         tmip_topo.move(self.net, host, new_switch)
+        move_ms = (time.monotonic() - moved_at) * 1000
 
         handover = self._wait_handover(host, cell, moved_wall)
         time.sleep(max(0.0, moved_at + self.args.dwell - time.monotonic()))
@@ -352,9 +353,10 @@ class Demo:
         sessions = ', '.join(
             'TCP from %s %s' % (session.client, 'alive' if ok else 'DEAD')
             for session, ok in zip(self.sessions, alive))
-        say('move %s %s -> %s: %s; probe lost %d of %d; %s' % (
-            host, old_switch, new_switch, self._describe(handover), lost,
-            sent, sessions))
+        say('move %s %s -> %s: link moved and announced in %.0f ms; %s; '
+            'probe lost %d of %d; %s' % (
+                host, old_switch, new_switch, move_ms,
+                self._describe(handover), lost, sent, sessions))
         return all(alive)
 
     def _wait_handover(self, host, cell, since):

@@ -310,7 +310,7 @@ class Demo:
 
     @staticmethod
     def _wait_reachable(roaming, address, senders, timeout=30):
-        """Wait until ``roaming`` answers ping from each of ``senders``.
+        """Wait until ``roaming`` replies to ping from each of ``senders``.
 
         The controller installs tunnels between cells only once the core
         links are known and the switches have settled, a few seconds after

@@ -229,9 +229,9 @@ class Dhclient(DhcpClient):
     def renew(self):
         """Restart dhclient, which requests its recorded lease (INIT-REBOOT).
 
-        ISC dhclient has no signal that renews at once; a new dhclient with
-        the same lease file starts in INIT-REBOOT and requests the address
-        it holds, as after a reboot.
+        ISC dhclient has no signal that renews at once.  A new dhclient
+        with the same lease file starts in INIT-REBOOT and requests the
+        address it holds, as after a reboot.
         """
         self.stop()
         self.start()
@@ -266,7 +266,7 @@ class Dhcpcd(DhcpClient):
     """dhcpcd in the foreground, IPv4 only, with a hook that logs only.
 
     dhcpcd keeps its lease and pid files under /var/lib/dhcpcd and
-    /run/dhcpcd, named after the interface, which is unique per host; it
+    /run/dhcpcd, named after the interface, which is unique per host.  It
     has no option to move them.  The lease file is removed before the
     first start and after the stop, so that a lease left by an earlier
     network with the same interface name is never requested again.

@@ -248,8 +248,9 @@ class TmipTopo(Topo):
 
     Cell ``c`` is switch ``s<c>`` (dpid ``c``): port 1 is its uplink to
     router ``r0`` (172.16.c.0/30), port 2 its core link to ``s254`` (MTU
-    ``CORE_MTU``), and its mobile hosts start at port 3.  Hosts are numbered across cells:
-    with two hosts a cell, ``h1`` and ``h2`` are in cell 1.  The router
+    ``CORE_MTU``), and its mobile hosts start at port 3.  Hosts are
+    numbered across cells: with two hosts a cell, ``h1`` and ``h2`` are in
+    cell 1.  The router
     routes 10.c.0.0/16 to 172.16.c.1 (the controller replies to ARP for
     that address) and leads to ``ext`` (203.0.113.10) on 203.0.113.0/24.
 
@@ -471,7 +472,7 @@ def move(net, host, switch, port=None, announce=True):
     socket, and otherwise the next free port number.
 
     With ``announce``, the host then sends one gratuitous ARP for its
-    address, as hosts do after a link change; without it the host stays
+    address, as hosts do after a link change.  Without it the host stays
     silent until its own traffic sends a frame, and a host that only
     receives (a TCP receiver) may never send one.
     """
@@ -531,7 +532,7 @@ def send_announcement(host):
     interface = tmip_dhcp.ipv4_state(host, intf)['interface']
     if interface is None:
         return False
-    # arping exits 1 because nobody replies to an announcement.
+    # arping exits 1, because no host replies to an announcement.
     host.cmd('arping -q -U -c 1 -w 0 -i %s %s' % (intf, interface.ip))
     return True
 

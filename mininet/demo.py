@@ -208,6 +208,20 @@ class Demo:
                 raise DemoError('port %d on 127.0.0.1 is in use; choose '
                                 'another with --of-port or --rest-port'
                                 % port)
+        self.build()
+        config_path = os.path.join(self.run_dir, 'tmip.conf')
+        with open(config_path, 'w') as config_file:
+            config_file.write(self.config_text())
+        self.controller = ControllerProcess(
+            config_path, self.args.of_port, self.args.rest_port,
+            self.run_dir)
+        self.controller.start()
+        say('controller up; log %s' % self.controller.log_path)
+        self.connect('tcp:127.0.0.1:%d' % self.args.of_port)
+        self.start_dhcp()
+
+    def build(self):
+        """Build and start the cells, with no controller yet."""
         try:
             topo = tmip_topo.TmipTopo(cells=self.args.cells,
                                       hosts=self.args.hosts,
@@ -223,21 +237,16 @@ class Demo:
         say('built %d cells, %d mobile hosts, router and ext'
             % (self.args.cells, len(tmip_topo.mobile_hosts(self.net))))
 
-        config_path = os.path.join(self.run_dir, 'tmip.conf')
-        with open(config_path, 'w') as config_file:
-            config_file.write(tmip_topo.controller_config(
-                self.net,
-                state_file=os.path.join(self.run_dir, 'state.sqlite'),
-                route_optimisation=not self.args.no_route_optimisation,
-                reverse_tunnelling=self.args.reverse_tunnelling))
-        self.controller = ControllerProcess(
-            config_path, self.args.of_port, self.args.rest_port,
-            self.run_dir)
-        self.controller.start()
-        say('controller up; log %s' % self.controller.log_path)
+    def config_text(self):
+        """Return the controller's config for the built cells."""
+        return tmip_topo.controller_config(
+            self.net, state_file=os.path.join(self.run_dir, 'state.sqlite'),
+            route_optimisation=not self.args.no_route_optimisation,
+            reverse_tunnelling=self.args.reverse_tunnelling)
 
-        tmip_topo.attach_controller(
-            self.net, 'tcp:127.0.0.1:%d' % self.args.of_port)
+    def connect(self, target):
+        """Connect the bridges to ``target``; wait for the core links."""
+        tmip_topo.attach_controller(self.net, target)
         wait_until(lambda: tmip_topo.bridges_connected(self.net), 30,
                    'every bridge to connect to the controller')
         links = 2 * self.args.cells
@@ -245,7 +254,6 @@ class Demo:
                                 or {}).get('links', ())) >= links, 30,
                    'the controller to discover %d core links' % links)
         say('bridges connected, %d core links discovered' % links)
-        self.start_dhcp()
 
     def start_dhcp(self):
         """Start every host's DHCP client and print the leases."""

@@ -163,16 +163,19 @@ def parse_arguments(argv):
     parser.add_argument('--bitrate', default='20M',
                         help='rate limit of each iperf3 session, iperf3 -b '
                              'syntax (default 20M)')
+
     parser.add_argument('--no-route-optimisation', action='store_true',
                         help='route through the home cell (the triangle)')
     parser.add_argument('--reverse-tunnelling', action='store_true',
                         help='send a roaming host\'s traffic out of its home '
                              'cell\'s uplink')
+
     parser.add_argument('--interactive', action='store_true',
                         help='open the Mininet CLI on the network instead '
                              'of playing the scenario')
     parser.add_argument('--verbose', action='store_true',
                         help='show Mininet\'s own progress messages')
+
     args = parser.parse_args(argv)
     if args.cells < 2 and not args.interactive:
         parser.error('--cells must be 2 or more for the roaming scenario')

@@ -33,7 +33,8 @@ def test_demo_roams_host_through_every_cell(controller_factory, tmp_path,
     assert survived, report
     assert len(moves) == 3, report
     for line in moves:
-        assert 'hand-over' in line and ' ms (prepare' in line, line
+        assert 'hand-over ' in line, line
+        assert ' ms (prepare' in line, line
         assert 'DEAD' not in line, line
     assert 'iperf3 %sext -> %sh1: completed' % (prefix, prefix) in report
     assert 'home cell 1, now cell 1' in report

@@ -50,9 +50,13 @@ class TmipRestController(wsgi.ControllerBase):
         if not _MAC.match(mac):
             return json_error(400, 'invalid MAC address %r; expected six '
                               'hex octets like 02:00:00:00:00:0a' % mac)
-        binding = self.app.register.get(mac.lower().replace('-', ':'))
+        mac = mac.lower().replace('-', ':')
+        if int(mac[:2], 16) & 1:
+            return json_error(400, 'invalid MAC address %s: it is a group '
+                              'address, and hosts have unicast ones' % mac)
+        binding = self.app.register.get(mac)
         if binding is None:
-            return json_error(404, 'host %s not found' % mac.lower())
+            return json_error(404, 'host %s not found' % mac)
         return json_response(host_dict(self.app, binding))
 
     @wsgi.route('tmip_cells', '/tmip/cells', methods=['GET'])

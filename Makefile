@@ -33,5 +33,11 @@ test-integration: setup
 	@sh scripts/check-root.sh "make test-integration"
 	$(PYTEST) -m integration tests
 
+# Roam a host through every cell under load (root); options through
+# DEMO_ARGS, e.g. make demo DEMO_ARGS='--cells 4 --interactive'.
+demo: setup
+	@sh scripts/check-root.sh "make demo"
+	$(PYTHON) mininet/demo.py $(DEMO_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -99,6 +99,10 @@ class NetworkState:
 
     # -- hosts
 
+    def invalidate(self):
+        """Rebuild the network model on its next use."""
+        self._network = None
+
     def place(self, binding):
         """Record where a live binding's host is now."""
         placement = placement_of(binding)

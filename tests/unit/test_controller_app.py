@@ -402,3 +402,15 @@ def test_release_removes_binding_and_host_flows(app):
     deletes = [m for m in datapath.of_type('OFPFlowMod')
                if m.command == datapath.ofproto.OFPFC_DELETE_STRICT]
     assert deletes
+
+
+def test_host_learned_on_later_core_port_is_released(app):
+    one = connect(app, 1)
+    connect(app, 2)
+    packet_in(app, one, 1, arp_frame(1, '0.0.0.0', '10.1.0.1', mac=HOST))
+    assert app.register.get(HOST) is not None
+
+    link(app, 1, 1, 2, 1)
+
+    assert app.register.get(HOST) is None
+    assert len(app.register) == 0

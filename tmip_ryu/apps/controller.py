@@ -6,7 +6,6 @@ packet-ins, answers DHCP, ARP and pings to gateways, and hands hosts over
 between cells as one transaction across the switches involved.
 """
 
-import os
 import time
 
 from ryu import cfg
@@ -106,14 +105,9 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
     def _recover_register(self):
         settings = self.settings
         pools = {cell: pool for cell, pool in settings.cell_pools.items()}
-        started = time.monotonic()
-        register = Register.recover(
-            self.store, pools=pools, lease_time=settings.lease_time)
-        self.logger.info(
-            'register recovered %d bindings from %s in %.1f ms',
-            len(register), os.path.abspath(settings.state_file),
-            (time.monotonic() - started) * 1000)
-        return register
+        # Register.recover logs how many bindings it read, and from where.
+        return Register.recover(self.store, pools=pools,
+                                lease_time=settings.lease_time)
 
     def count(self, name):
         """Add one to a named counter (shown over REST)."""
@@ -239,7 +233,23 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         if self.state.add_link(src.dpid, src.port_no, dst.dpid, dst.port_no):
             self.logger.info('core link %016x:%d -> %016x:%d up', src.dpid,
                              src.port_no, dst.dpid, dst.port_no)
+            self._drop_hosts_on_core_ports(((src.dpid, src.port_no),
+                                            (dst.dpid, dst.port_no)))
             self.topology_changed()
+
+    def _drop_hosts_on_core_ports(self, core_ports):
+        """Release bindings learned on ports that turned out to be core.
+
+        Before LLDP finds a link, frames from the peer switch's interface
+        (IPv6 neighbour discovery from a veth, say) look like a host.
+        """
+        for binding in list(self.register.bindings()):
+            if (binding.dpid, binding.port) in core_ports:
+                self.logger.warning(
+                    'host %s was learned on switch %016x port %d, which is '
+                    'a core port; releasing %s', binding.mac, binding.dpid,
+                    binding.port, binding.address)
+                self.release_host(binding.mac, 'learned on a core port')
 
     @set_ev_cls(topology_event.EventLinkDelete)
     def link_delete_handler(self, ev):

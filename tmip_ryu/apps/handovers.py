@@ -66,34 +66,40 @@ class HandoverMixin:
                 record.datapath, change.diff, self.tracker,
                 roles.get(change.dpid, 'route')))
 
+        # The coordinator logs the outcome of every move with its timing.
         outcome = self.coordinator.run(handover, participants)
-        timings = outcome.timings or {}
         if outcome.status == 'committed':
             for change in plan:
                 record = self.switches.get(change.dpid)
                 if record is not None:
                     record.installed = apply_flow_diff(record.installed,
                                                        change.diff)
-            moved = self.register.get(mac)
-            self.state.place(moved)
-            self.logger.info(
-                'host %s moved cell %d -> %d in %.1f ms (seq %d, %d '
-                'switches)', mac, binding.cell, moved.cell,
-                timings.get('total_ms', 0.0), moved.seq, len(participants))
+            self.state.place(self.register.get(mac))
+            self._forget_unplugged_port(binding.dpid, binding.port)
             self._release_held(mac)
         elif outcome.status == 'failed':
             self.count('handovers_failed')
-            self.logger.error('hand-over of host %s to cell %d failed while '
-                              'committing: %s; resyncing switches', mac,
-                              target.cell, outcome.reason)
+            self.logger.error('resyncing every switch from the register '
+                              'after the failed move of host %s', mac)
             self.held_frames.pop(mac, None)
             for record in self.switches.values():
                 self._request_flows(record.datapath)
         else:
             self.count('handovers_aborted')
-            self.logger.warning('hand-over of host %s to cell %d aborted: '
-                                '%s', mac, target.cell, outcome.reason)
             self.held_frames.pop(mac, None)
+
+    def _forget_unplugged_port(self, dpid, port):
+        """Drop the flows of a port that left while a host sat on it.
+
+        The model keeps a deleted port as long as a host is placed there
+        (so that the move can take the host's flows away); once the host
+        has moved, the port's own flows, such as its DHCP flow, go too.
+        OVS keeps flows that name a deleted port.
+        """
+        if port in self.state.ports.get(dpid, {}):
+            return
+        self.state.invalidate()
+        self.sync_switch(dpid)
 
     def _release_held(self, mac):
         for dpid, in_port, data in self.held_frames.pop(mac, []):

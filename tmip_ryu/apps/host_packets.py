@@ -8,6 +8,7 @@ frame at another place).
 
 import time
 
+from eventlet import tpool
 from ryu.controller import ofp_event
 from ryu.controller.handler import MAIN_DISPATCHER, set_ev_cls
 from ryu.lib.packet import ether_types
@@ -207,14 +208,24 @@ class HostPacketMixin:
                             binding.address)
 
     def flush_register(self):
-        """Group-commit the register, then send the replies that waited."""
-        if not self.replies_after_flush and not \
-                self.register.pending_writes:
-            return
-        # On a StoreError the replies stay queued: an ACK never leaves
-        # before its lease is on disk.
-        self.register.flush()
+        """Group-commit the register, then send the replies that waited.
+
+        The SQLite write and its fsync run in an OS thread, so the other
+        green threads (packet-ins, hand-overs) go on meanwhile.  Changes
+        made during the write go into the next batch.  On a StoreError the
+        replies stay queued: an ACK never leaves before its lease is on
+        disk.
+        """
         replies, self.replies_after_flush = self.replies_after_flush, []
+        batch = self.register.begin_flush()
+        if batch is not None:
+            try:
+                tpool.execute(self.register.store.write, batch)
+            except Exception as error:
+                self.register.end_flush(batch, error)
+                self.replies_after_flush[:0] = replies
+                raise
+            self.register.end_flush(batch)
         for datapath, port, data in replies:
             self.packet_out(datapath, port, data)
 

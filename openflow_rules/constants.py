@@ -1,8 +1,8 @@
 """Constants of the TMip pipeline that the controller and the rules share.
 
 Defines the table numbers, the packet-in meter, the default gateway MAC,
-EtherTypes and IP protocol numbers, flow priorities and the mapping from
-cells to MPLS labels.
+EtherTypes, ARP operation codes, IP protocol numbers, flow priorities
+and the mapping from cells to MPLS labels.
 """
 
 # Tables.  OpenFlow only lets goto_table move forward, so the label table
@@ -25,6 +25,8 @@ GATEWAY_MAC_DEFAULT = '02:00:00:00:00:01'
 ETH_TYPE_IPV4 = 0x0800
 ETH_TYPE_ARP = 0x0806
 ETH_TYPE_MPLS = 0x8847
+ARP_OP_REQUEST = 1
+ARP_OP_REPLY = 2
 IP_PROTO_UDP = 17
 DHCP_SERVER_PORT = 67
 
@@ -38,6 +40,7 @@ MAX_CELL = 254
 CELL_LABEL_BASE = 1000
 
 # Table 0: classify and guard.
+PRIORITY_ARP_REPLY = 500
 PRIORITY_ARP = 400
 PRIORITY_DHCP = 300
 PRIORITY_SOURCE_GUARD = 200

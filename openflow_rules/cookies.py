@@ -51,6 +51,7 @@ class Kind:
     HOME_TUNNEL = 'home_tunnel'
     ROUTE_OPTIMISED = 'route_optimised'
     REVERSE_TUNNEL = 'reverse_tunnel'
+    ARP_REPLY = 'arp_reply'
 
 
 # Kind -> (code, owner type).  Codes 0x10..0x1f are the host-owned kinds.
@@ -75,6 +76,7 @@ _KINDS = {
     Kind.HOME_TUNNEL: (0x15, 'host'),
     Kind.ROUTE_OPTIMISED: (0x16, 'host'),
     Kind.REVERSE_TUNNEL: (0x17, 'host'),
+    Kind.ARP_REPLY: (0x18, 'host'),
 }
 _KINDS_BY_CODE = {code: kind for kind, (code, _) in _KINDS.items()}
 KINDS = frozenset(_KINDS)

@@ -6,7 +6,10 @@ a tuple whose first item names it:
 
 - ('output', port): port is an int, 'CONTROLLER' (whole packet, no
   buffer) or 'IN_PORT';
-- ('set_field', field, value) for eth_src, eth_dst and mpls_label;
+- ('set_field', field, value) for eth_src, eth_dst and mpls_label, and
+  for arp_op, arp_sha, arp_spa, arp_tha and arp_tpa in a flow that
+  matches eth_type=0x0806 (OpenFlow's prerequisite for those fields).
+  MAC values are lower case, IPv4 values plain dotted addresses;
 - ('dec_ttl',) decrements the IPv4 TTL;
 - ('push_mpls', 0x8847) and ('pop_mpls', ethertype);
 - ('goto_table', table), an instruction that must come last;
@@ -38,10 +41,26 @@ _MATCH_FIELDS = {
     'udp_dst': ('uint16', 'ip_proto', (IP_PROTO_UDP,)),
     'mpls_label': ('label', 'eth_type', (ETH_TYPE_MPLS,)),
     'arp_op': ('uint16', 'eth_type', (ETH_TYPE_ARP,)),
+    'arp_spa': ('ipv4', 'eth_type', (ETH_TYPE_ARP,)),
     'arp_tpa': ('ipv4', 'eth_type', (ETH_TYPE_ARP,)),
+    'arp_sha': ('mac', 'eth_type', (ETH_TYPE_ARP,)),
 }
 MATCH_FIELDS = frozenset(_MATCH_FIELDS)
-SET_FIELDS = frozenset(('eth_src', 'eth_dst', 'mpls_label'))
+# Field name -> value kind.  The ARP fields also need eth_type=0x0806 in
+# the flow's match.
+_SET_FIELDS = {
+    'eth_src': 'mac',
+    'eth_dst': 'mac',
+    'mpls_label': 'label',
+    'arp_op': 'uint16',
+    'arp_sha': 'mac',
+    'arp_spa': 'ipv4',
+    'arp_tha': 'mac',
+    'arp_tpa': 'ipv4',
+}
+SET_FIELDS = frozenset(_SET_FIELDS)
+_ARP_SET_FIELDS = frozenset(('arp_op', 'arp_sha', 'arp_spa', 'arp_tha',
+                             'arp_tpa'))
 SPECIAL_PORTS = frozenset(('CONTROLLER', 'IN_PORT'))
 
 _MAX_TABLE = 254
@@ -166,19 +185,31 @@ def _check_output(action):
     _check_int('output port', port, 1, MAX_PORT)
 
 
-def _check_set_field(action):
+def _check_set_field(action, match):
     _, field, value = action
-    if field not in SET_FIELDS:
+    kind = _SET_FIELDS.get(field)
+    if kind is None:
         raise ValueError('set_field %r is not supported; supported: %s'
                          % (field, ', '.join(sorted(SET_FIELDS))))
-    if field == 'mpls_label':
-        _check_int('mpls_label', value, 0, _MAX_LABEL)
+    if field in _ARP_SET_FIELDS and \
+            dict(match).get('eth_type') != ETH_TYPE_ARP:
+        raise ValueError('set_field %s needs eth_type=0x%04x in the match, '
+                         'which OpenFlow 1.3 requires as its prerequisite'
+                         % (field, ETH_TYPE_ARP))
+    name = 'set_field %s' % field
+    if kind == 'label':
+        _check_int(name, value, 0, _MAX_LABEL)
+    elif kind == 'uint16':
+        _check_int(name, value, 0, 0xffff)
+    elif kind == 'ipv4':
+        if str(_parse_ipv4(value)) != value:
+            raise ValueError('%s value %r must be a dotted IPv4 address '
+                             'such as 10.1.0.1' % (name, value))
     elif normalise_mac(value) != value:
-        raise ValueError('set_field %s value %r must be lower case'
-                         % (field, value))
+        raise ValueError('%s value %r must be lower case' % (name, value))
 
 
-def _check_actions(actions, table):
+def _check_actions(actions, table, match):
     if not isinstance(actions, tuple):
         raise TypeError('actions must be a tuple, not %r' % (actions,))
     last = len(actions) - 1
@@ -204,7 +235,7 @@ def _check_actions(actions, table):
         elif name == 'output':
             _check_output(action)
         elif name == 'set_field':
-            _check_set_field(action)
+            _check_set_field(action, match)
         elif name == 'push_mpls' and action[1] != ETH_TYPE_MPLS:
             raise ValueError('push_mpls supports only 0x8847, not %r'
                              % (action[1],))
@@ -241,7 +272,7 @@ class Flow:
         _check_int('idle_timeout', self.idle_timeout, 0, 0xffff)
         _check_int('hard_timeout', self.hard_timeout, 0, 0xffff)
         _check_match(self.match)
-        _check_actions(self.actions, self.table)
+        _check_actions(self.actions, self.table, self.match)
 
     @property
     def identity(self):

@@ -2,11 +2,12 @@
 
 Table 0 classifies each packet by port role and guards host sources,
 table 1 switches MPLS labels from core ports, and table 2 routes IPv4
-by destination.  desired_flows() returns every flow of one switch.  It
-is the union of the cell flows, which depend on topology and settings
-only, and each host's flows, which depend on that host alone.  A
-hand-over can therefore recompute one host's flows instead of whole
-switches.
+by destination.  At a host's switch, table 0 also answers the host's ARP
+request for its gateway, which keeps working while the controller is
+down.  desired_flows() returns every flow of one switch.  It is the
+union of the cell flows, which depend on topology and settings only,
+and each host's flows, which depend on that host alone.  A hand-over
+can therefore recompute one host's flows instead of whole switches.
 
 A flow in table 2 that tunnels out of core port p, or delivers to a host
 on port p, comes with a hairpin twin: the same match plus in_port=p, one
@@ -20,9 +21,10 @@ behind one access port (a wireless access point, say) talk through it.
 import collections
 
 from openflow_rules.constants import (
-    DHCP_SERVER_PORT, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_MPLS,
-    IP_PROTO_UDP, PACKET_IN_METER_ID, PRIORITY_ARP, PRIORITY_DEFAULT_ROUTE,
-    PRIORITY_DHCP, PRIORITY_GATEWAY, PRIORITY_HOST_ROUTE, PRIORITY_LABEL,
+    ARP_OP_REPLY, ARP_OP_REQUEST, DHCP_SERVER_PORT, ETH_TYPE_ARP,
+    ETH_TYPE_IPV4, ETH_TYPE_MPLS, IP_PROTO_UDP, PACKET_IN_METER_ID,
+    PRIORITY_ARP, PRIORITY_ARP_REPLY, PRIORITY_DEFAULT_ROUTE, PRIORITY_DHCP,
+    PRIORITY_GATEWAY, PRIORITY_HOST_ROUTE, PRIORITY_LABEL,
     PRIORITY_NOT_ROUTED, PRIORITY_POOL, PRIORITY_PORT,
     PRIORITY_REVERSE_TUNNEL, PRIORITY_SOURCE_GUARD, PRIORITY_SPOOF_DROP,
     PRIORITY_TABLE_MISS, PRIORITY_UPLINK_GUARD, TABLE_CLASSIFY, TABLE_LABEL,
@@ -261,9 +263,36 @@ def _destination(address):
     return (('eth_type', ETH_TYPE_IPV4), ('ipv4_dst', address))
 
 
+def _arp_reply(gateway_mac, host):
+    """Return the flow that answers a host's ARP request for its gateway.
+
+    The switch turns the request into the reply in place and sends it back
+    out of the host's port, so the host keeps its gateway resolved while
+    the controller is away.  Matching the sender's MAC and address keeps
+    RFC 5227 probes (sender 0.0.0.0) and any other request going to the
+    controller, and so does the host's first frame at another switch,
+    which is how the controller sees a move.
+    """
+    match = (('arp_op', ARP_OP_REQUEST), ('arp_sha', host.mac),
+             ('arp_spa', host.address), ('arp_tpa', host.gateway),
+             ('eth_src', host.mac), ('eth_type', ETH_TYPE_ARP),
+             ('in_port', host.port))
+    actions = (('set_field', 'eth_dst', host.mac),
+               ('set_field', 'eth_src', gateway_mac),
+               ('set_field', 'arp_op', ARP_OP_REPLY),
+               ('set_field', 'arp_sha', gateway_mac),
+               ('set_field', 'arp_spa', host.gateway),
+               ('set_field', 'arp_tha', host.mac),
+               ('set_field', 'arp_tpa', host.address),
+               ('output', 'IN_PORT'))
+    return unchecked_flow(TABLE_CLASSIFY, PRIORITY_ARP_REPLY, match,
+                          actions, cookie_for(Kind.ARP_REPLY, host.mac))
+
+
 def _local_host_flows(view, host, roaming):
     mac = host.mac
     flows = [
+        _arp_reply(view.settings.gateway_mac, host),
         unchecked_flow(
             TABLE_CLASSIFY, PRIORITY_SOURCE_GUARD,
             (('eth_src', mac), ('eth_type', ETH_TYPE_IPV4),

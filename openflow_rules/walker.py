@@ -11,8 +11,9 @@ a drop.  It also ends when the packet reaches a switch in a state it had
 there before, which is a loop.
 
 Packets are dicts of header fields: in_port, eth_src, eth_dst, eth_type,
-ipv4_src, ipv4_dst, ip_proto, ip_ttl, udp_src, udp_dst, arp_op, arp_tpa,
-and mpls (the label stack, outermost first) while eth_type is MPLS.
+ipv4_src, ipv4_dst, ip_proto, ip_ttl, udp_src, udp_dst, arp_op, arp_sha,
+arp_spa, arp_tha, arp_tpa, and mpls (the label stack, outermost first)
+while eth_type is MPLS.
 """
 
 import dataclasses
@@ -21,8 +22,8 @@ import ipaddress
 import typing
 
 from openflow_rules.constants import (
-    ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_MPLS, GATEWAY_MAC_DEFAULT,
-    IP_PROTO_UDP)
+    ARP_OP_REQUEST, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_MPLS,
+    GATEWAY_MAC_DEFAULT, IP_PROTO_UDP)
 from openflow_rules.network import PortRole
 from openflow_rules.pipeline import all_desired_flows
 
@@ -36,14 +37,18 @@ CORE = 'core'
 
 _IPV4_FIELDS = frozenset(('ipv4_src', 'ipv4_dst', 'ip_proto', 'ip_ttl'))
 _UDP_FIELDS = frozenset(('udp_src', 'udp_dst'))
-_ARP_FIELDS = frozenset(('arp_op', 'arp_tpa'))
+_ARP_FIELDS = frozenset(('arp_op', 'arp_sha', 'arp_spa', 'arp_tha',
+                         'arp_tpa'))
+BROADCAST_MAC = 'ff:ff:ff:ff:ff:ff'
+UNKNOWN_MAC = '00:00:00:00:00:00'
 
 
 class WalkError(Exception):
     """The flows do something the walker cannot follow or OpenFlow forbids.
 
     Examples: dec_ttl on a packet that is not IPv4, pop_mpls on a packet
-    without a label, or a flow that outputs a packet more than once.
+    without a label, set_field arp_op on a packet that is not ARP, or a
+    flow that outputs a packet more than once.
     """
 
 
@@ -308,6 +313,9 @@ def _set_field(packet, field, value):
             raise WalkError('set_field mpls_label on a packet without a '
                             'label: %r' % (packet,))
         packet['mpls'] = (value,) + stack[1:]
+    elif field in _ARP_FIELDS and packet.get('eth_type') != ETH_TYPE_ARP:
+        raise WalkError('set_field %s on a packet that is not ARP: %r'
+                        % (field, packet))
     else:
         packet[field] = value
 
@@ -342,11 +350,16 @@ def dhcp_packet(in_port, eth_src, ipv4_src='0.0.0.0',
                        udp_src=68, udp_dst=67)
 
 
-def arp_packet(in_port, eth_src, arp_tpa, arp_op=1,
-               eth_dst='ff:ff:ff:ff:ff:ff'):
-    """Return an ARP packet, a request unless arp_op is given."""
+def arp_packet(in_port, eth_src, arp_spa, arp_tpa, arp_op=ARP_OP_REQUEST,
+               eth_dst=BROADCAST_MAC, arp_sha=None, arp_tha=UNKNOWN_MAC):
+    """Return an ARP packet, a broadcast request unless told otherwise.
+
+    arp_sha defaults to eth_src.  An RFC 5227 probe has arp_spa 0.0.0.0.
+    """
     return {'in_port': in_port, 'eth_src': eth_src, 'eth_dst': eth_dst,
-            'eth_type': ETH_TYPE_ARP, 'arp_op': arp_op, 'arp_tpa': arp_tpa}
+            'eth_type': ETH_TYPE_ARP, 'arp_op': arp_op,
+            'arp_sha': eth_src if arp_sha is None else arp_sha,
+            'arp_spa': arp_spa, 'arp_tha': arp_tha, 'arp_tpa': arp_tpa}
 
 
 def mpls_packet(in_port, label, inner):

@@ -85,8 +85,8 @@ def test_host_cookie_kinds_per_switch():
                     for flow in _selected(host_cookie(mac), flows[dpid])}
              for dpid in flows}
 
-    assert kinds[2] == {Kind.SOURCE_GUARD, Kind.SPOOF_DROP, Kind.GATEWAY,
-                        Kind.DELIVER}
+    assert kinds[2] == {Kind.ARP_REPLY, Kind.SOURCE_GUARD,
+                        Kind.SPOOF_DROP, Kind.GATEWAY, Kind.DELIVER}
     assert kinds[1] == {Kind.HOME_TUNNEL}
     assert kinds[3] == {Kind.ROUTE_OPTIMISED}
     assert kinds[4] == {Kind.ROUTE_OPTIMISED}
@@ -111,3 +111,23 @@ def test_kind_cookie_selects_one_kind():
     assert {describe_cookie(flow.cookie).kind for flow in selected} == \
         {Kind.LABEL_SWITCH}
     assert len(selected) == 3
+
+
+def test_existing_kind_codes_never_change():
+    # Switches keep flows across controller restarts and upgrades, so a
+    # renumbered kind would orphan every flow of that kind.
+    codes = {kind: (cookie_for(kind, owner) >> 48) & 0xff
+             for kind, owner in ((Kind.ARP, None),
+                                 (Kind.REVERSE_TUNNEL, 'aa:00:00:00:01:00'),
+                                 (Kind.ARP_REPLY, 'aa:00:00:00:01:00'))}
+
+    assert codes[Kind.ARP] == 0x02
+    assert codes[Kind.REVERSE_TUNNEL] == 0x17
+    assert codes[Kind.ARP_REPLY] == 0x18
+
+
+def test_arp_reply_is_a_host_kind():
+    cookie, mask = host_cookie('aa:00:00:00:01:00')
+
+    assert Kind.ARP_REPLY in HOST_KINDS
+    assert cookie_for(Kind.ARP_REPLY, 'aa:00:00:00:01:00') & mask == cookie

@@ -38,6 +38,8 @@ def test_make_match_full_mask_gives_plain_address():
     ({'eth_type': 0x0800, 'ip_proto': 6, 'udp_dst': 67}, 'ip_proto'),
     ({'mpls_label': 1001}, 'eth_type'),
     ({'arp_tpa': '10.1.0.1'}, 'eth_type'),
+    ({'arp_spa': '10.1.0.2'}, 'eth_type'),
+    ({'eth_type': 0x0800, 'arp_sha': 'aa:00:00:00:00:01'}, 'eth_type'),
 ])
 def test_make_match_rejects_missing_prerequisite(fields, missing):
     with pytest.raises(ValueError, match='needs %s=' % missing):
@@ -51,10 +53,21 @@ def test_make_match_rejects_missing_prerequisite(fields, missing):
     {'in_port': 'CONTROLLER'},
     {'eth_type': 0x0800, 'ipv4_dst': '10.1.0.256'},
     {'eth_type': 0x8847, 'mpls_label': 1 << 20},
+    {'eth_type': 0x0806, 'arp_spa': '10.1.0.256'},
+    {'eth_type': 0x0806, 'arp_sha': 'aa:00:00:00:00'},
+    {'eth_type': 0x0806, 'arp_op': 1 << 16},
 ])
 def test_make_match_rejects_invalid_field(fields):
     with pytest.raises((ValueError, TypeError)):
         make_match(**fields)
+
+
+def test_make_match_normalises_arp_sender_fields():
+    match = make_match(eth_type=0x0806, arp_sha='AA:00:00:00:00:01',
+                       arp_spa='10.1.0.2')
+
+    assert dict(match)['arp_sha'] == 'aa:00:00:00:00:01'
+    assert dict(match)['arp_spa'] == '10.1.0.2'
 
 
 def _flow(actions, table=0, match=()):
@@ -92,6 +105,48 @@ def test_flow_accepts_contract_actions(actions):
 def test_flow_rejects_invalid_actions(actions, message):
     with pytest.raises((ValueError, TypeError), match=message):
         _flow(actions)
+
+
+ARP = make_match(eth_type=0x0806)
+
+
+def test_flow_accepts_arp_rewrite_in_arp_flow():
+    actions = (('set_field', 'arp_op', 2),
+               ('set_field', 'arp_sha', '02:00:00:00:00:01'),
+               ('set_field', 'arp_spa', '10.1.0.1'),
+               ('set_field', 'arp_tha', 'aa:00:00:00:00:01'),
+               ('set_field', 'arp_tpa', '10.1.0.2'),
+               ('output', 'IN_PORT'))
+
+    assert _flow(actions, match=ARP).actions == actions
+
+
+@pytest.mark.parametrize('field, value', [
+    ('arp_op', 2), ('arp_sha', '02:00:00:00:00:01'),
+    ('arp_spa', '10.1.0.1'), ('arp_tha', 'aa:00:00:00:00:01'),
+    ('arp_tpa', '10.1.0.2'),
+])
+def test_flow_rejects_arp_rewrite_without_arp_match(field, value):
+    with pytest.raises(ValueError, match='needs eth_type=0x0806'):
+        _flow((('set_field', field, value),),
+              match=make_match(eth_type=0x0800))
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('arp_op', 1 << 16, 'out of range'),
+    ('arp_op', -1, 'out of range'),
+    ('arp_op', '2', 'must be an int'),
+    ('arp_op', True, 'must be an int'),
+    ('arp_sha', '02:00:00:00:00', 'invalid MAC'),
+    ('arp_tha', 'AA:00:00:00:00:01', 'lower case'),
+    ('arp_spa', '10.1.0.256', 'invalid IPv4'),
+    ('arp_spa', '10.1.0.0/30', 'invalid IPv4'),
+    ('arp_tpa', 167837698, 'must be a str'),
+    ('arp_tpa', ('10.1.0.2', '255.255.255.255'), 'must be a str'),
+])
+def test_flow_rejects_invalid_arp_rewrite_value(field, value, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        _flow((('set_field', field, value),), match=ARP)
 
 
 def test_flow_rejects_unsorted_match():

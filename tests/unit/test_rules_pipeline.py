@@ -53,6 +53,61 @@ def test_arp_goes_to_controller_through_meter():
     assert flow.actions == TO_CONTROLLER
 
 
+def _arp_reply(flows):
+    # The reply leaves by IN_PORT like a hairpin twin, so _one cannot pick
+    # it by its output.
+    [reply] = _of_kind(flows, Kind.ARP_REPLY, ROAMER)
+    return reply
+
+
+def test_arp_reply_answers_host_request_for_its_gateway():
+    reply = _arp_reply(desired_flows(2, _roaming_star()))
+
+    assert reply.table == TABLE_CLASSIFY
+    assert reply.match == make_match(
+        in_port=2, eth_src=ROAMER, eth_type=0x0806, arp_op=1,
+        arp_sha=ROAMER, arp_spa='10.1.0.2', arp_tpa='10.1.0.1')
+    assert reply.actions == (
+        ('set_field', 'eth_dst', ROAMER),
+        ('set_field', 'eth_src', '02:00:00:00:00:01'),
+        ('set_field', 'arp_op', 2),
+        ('set_field', 'arp_sha', '02:00:00:00:00:01'),
+        ('set_field', 'arp_spa', '10.1.0.1'),
+        ('set_field', 'arp_tha', ROAMER),
+        ('set_field', 'arp_tpa', '10.1.0.2'),
+        ('output', 'IN_PORT'))
+
+
+def test_arp_reply_outranks_arp_to_controller():
+    flows = desired_flows(2, _roaming_star())
+
+    reply = _arp_reply(flows)
+    to_controller = _one(flows, Kind.ARP)
+
+    assert reply.priority > to_controller.priority
+
+
+def test_arp_reply_only_at_current_switch():
+    for network in (scenarios.star(), _roaming_star(),
+                    _roaming_star(route_optimisation=False,
+                                  reverse_tunnelling=True)):
+        current = network.hosts[ROAMER].dpid
+        for dpid in network.switches:
+            replies = _of_kind(desired_flows(dpid, network),
+                               Kind.ARP_REPLY, ROAMER)
+
+            assert len(replies) == (1 if dpid == current else 0), dpid
+
+
+def test_arp_reply_uses_custom_gateway_mac():
+    network = _roaming_star(gateway_mac='02:aa:00:00:00:01')
+
+    reply = _arp_reply(desired_flows(2, network))
+
+    assert ('set_field', 'eth_src', '02:aa:00:00:00:01') in reply.actions
+    assert ('set_field', 'arp_sha', '02:aa:00:00:00:01') in reply.actions
+
+
 def test_dhcp_flows_only_on_access_ports():
     network = scenarios.star()
 

@@ -5,8 +5,9 @@ import dataclasses
 import pytest
 
 from openflow_rules import (
-    Flow, FlowDiff, Settings, all_desired_flows, apply_diff, desired_flows,
-    diff, handover_plan, handover_plan_for_host, make_match)
+    Flow, FlowDiff, Kind, Settings, all_desired_flows, apply_diff,
+    describe_cookie, desired_flows, diff, handover_plan,
+    handover_plan_for_host, make_match)
 from openflow_rules import scenarios
 from openflow_rules.flow import flow_sort_key
 
@@ -167,6 +168,49 @@ def test_plan_back_home_puts_home_first():
 
     assert [change.dpid for change in plan][0] == 1
     assert [change.dpid for change in plan][-1] == 2
+
+
+def _arp_replies(flows):
+    return [flow for flow in flows
+            if describe_cookie(flow.cookie).kind == Kind.ARP_REPLY]
+
+
+def test_plan_moves_arp_reply_with_host():
+    star = scenarios.star()
+    roaming = scenarios.move(star, ROAMER, 2, 2)
+
+    plan = handover_plan_for_host(star, ROAMER, roaming.hosts[ROAMER])
+
+    changes = {change.dpid: change.diff for change in plan}
+    [added] = _arp_replies(changes[2].add)
+    [deleted] = _arp_replies(changes[1].delete)
+    assert dict(added.match)['in_port'] == 2
+    assert dict(deleted.match)['in_port'] == 1
+    assert not _arp_replies(changes[2].delete + changes[2].modify)
+    assert not _arp_replies(changes[1].add + changes[1].modify)
+
+
+def test_plan_for_expired_host_deletes_arp_reply():
+    roaming = scenarios.move(scenarios.star(), ROAMER, 2, 2)
+
+    plan = handover_plan_for_host(roaming, ROAMER, None)
+
+    deleted = [flow for change in plan for flow in change.diff.delete]
+    assert [change.dpid for change in plan
+            if _arp_replies(change.diff.delete)] == [2]
+    assert len(_arp_replies(deleted)) == 1
+
+
+def test_plan_to_other_port_replaces_arp_reply():
+    star = scenarios.star()
+    moved = scenarios.move(star, ROAMER, 1, 2)
+
+    [change] = handover_plan_for_host(star, ROAMER, moved.hosts[ROAMER])
+
+    [added] = _arp_replies(change.diff.add)
+    [deleted] = _arp_replies(change.diff.delete)
+    assert dict(added.match)['in_port'] == 2
+    assert dict(deleted.match)['in_port'] == 1
 
 
 def test_plan_of_unchanged_network_is_empty():

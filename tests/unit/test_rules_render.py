@@ -34,6 +34,10 @@ def test_empty_actions_render_as_drop():
      'eth_type=0x0806,arp_op=1,arp_tpa=10.1.0.1'),
     ({'in_port': 1, 'eth_src': 'aa:00:00:00:00:01'},
      'in_port=1,eth_src=aa:00:00:00:00:01'),
+    ({'eth_type': 0x0806, 'arp_op': 1, 'arp_sha': 'aa:00:00:00:00:01',
+      'arp_spa': '10.1.0.2', 'arp_tpa': '10.1.0.1'},
+     'eth_type=0x0806,arp_op=1,arp_spa=10.1.0.2,arp_tpa=10.1.0.1,'
+     'arp_sha=aa:00:00:00:00:01'),
 ])
 def test_match_fields_use_ovs_names_in_prerequisite_order(fields, text):
     rendered = render_ofctl(_flow(match=make_match(**fields)))
@@ -60,6 +64,24 @@ def test_actions_render_in_ovs_syntax(actions, text):
     rendered = render_ofctl(_flow(actions=actions))
 
     assert rendered.endswith(',actions=' + text)
+
+
+def test_arp_rewrite_renders_in_ovs_syntax():
+    actions = (('set_field', 'arp_op', 2),
+               ('set_field', 'arp_sha', '02:00:00:00:00:01'),
+               ('set_field', 'arp_spa', '10.1.0.1'),
+               ('set_field', 'arp_tha', 'aa:00:00:00:00:01'),
+               ('set_field', 'arp_tpa', '10.1.0.2'),
+               ('output', 'IN_PORT'))
+
+    rendered = render_ofctl(_flow(match=make_match(eth_type=0x0806),
+                                  actions=actions))
+
+    assert rendered.endswith(
+        ',actions=set_field:2->arp_op,'
+        'set_field:02:00:00:00:00:01->arp_sha,set_field:10.1.0.1->arp_spa,'
+        'set_field:aa:00:00:00:00:01->arp_tha,set_field:10.1.0.2->arp_tpa,'
+        'IN_PORT')
 
 
 def test_timeouts_render_only_when_set():

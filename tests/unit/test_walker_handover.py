@@ -5,7 +5,9 @@ unchanged.  At every step a packet to the moving host, from every other
 host, every uplink and every core link that carries a label toward the
 host, must end where the network before or the network after sends it,
 never anywhere else and never in a loop.  For a move, that means it is
-delivered at the old or the new port at every step.
+delivered at the old or the new port at every step.  The moving host's
+ARP request for its gateway, from its old or its new port, is likewise
+answered there or reaches the controller, as before or after says.
 """
 
 import dataclasses
@@ -20,7 +22,7 @@ from openflow_rules import (
 from openflow_rules import scenarios
 from openflow_rules.topology import core_routes
 from openflow_rules.walker import (
-    DROP, HOST, LOOP, Walker, ipv4_packet, mpls_packet)
+    DROP, HOST, LOOP, Walker, arp_packet, ipv4_packet, mpls_packet)
 
 ROAMER = 'aa:00:00:00:01:00'
 OUTSIDE = '203.0.113.9'
@@ -59,6 +61,17 @@ def _sources(before, after, mac):
     return sources
 
 
+def _own_arp_requests(before, after, mac):
+    """Return (dpid, packet) for the host's ARP request from each place."""
+    requests = []
+    for network in (before, after):
+        host = network.hosts.get(mac)
+        if host is not None:
+            requests.append((host.dpid, arp_packet(
+                host.port, host.mac, host.address, host.gateway)))
+    return requests
+
+
 def _summary(result):
     return (result.outcome, result.dpid, result.port)
 
@@ -72,7 +85,8 @@ def _check_delivery(result, network, mac):
 
 def _check_every_step(before, after, plan, mac):
     """Walk every source through every intermediate state of a plan."""
-    sources = _sources(before, after, mac)
+    sources = _sources(before, after, mac) + \
+        _own_arp_requests(before, after, mac)
     tables = all_desired_flows(before)
     expected = {}
     for name, network, flows in (('before', before, tables),

@@ -1,5 +1,9 @@
 """Every host reaches every host and the uplink, in every scenario.
 
+A host's ARP request for its gateway is answered at its own port, and
+every other ARP frame, like DHCP and pings to the gateway, reaches the
+controller.
+
 Scenarios: three cells around a transit cell, and four cells in a ring,
 with hosts at home, roaming and back home, and with route optimisation
 and reverse tunnelling each on and off.
@@ -7,7 +11,9 @@ and reverse tunnelling each on and off.
 
 import pytest
 
-from openflow_rules import GATEWAY_MAC_DEFAULT, Settings, label_for_cell
+from openflow_rules import (
+    GATEWAY_MAC_DEFAULT, Kind, PortRole, Settings, describe_cookie,
+    label_for_cell)
 from openflow_rules import scenarios
 from openflow_rules.topology import core_routes
 from openflow_rules.walker import (
@@ -239,11 +245,10 @@ def test_moved_host_reaches_controller():
 
 
 @pytest.mark.parametrize('name, network', SCENARIOS, ids=IDS)
-def test_arp_dhcp_and_gateway_ping_go_to_controller(name, network):
+def test_dhcp_and_gateway_ping_go_to_controller(name, network):
     walker = Walker(network)
     for source in network.hosts.values():
         packets = [
-            arp_packet(source.port, source.mac, source.gateway),
             dhcp_packet(source.port, source.mac),
             dhcp_packet(source.port, source.mac, source.address,
                         source.gateway),
@@ -255,6 +260,111 @@ def test_arp_dhcp_and_gateway_ping_go_to_controller(name, network):
 
             assert result.outcome == CONTROLLER, str(result)
             assert result.dpid == source.dpid
+
+
+def _assert_arp_reply(result, network, host):
+    gateway_mac = network.settings.gateway_mac
+    assert result.outcome == HOST, str(result)
+    assert (result.dpid, result.port) == (host.dpid, host.port)
+    assert result.path == (host.dpid,)
+    assert result.packet['eth_type'] == 0x0806
+    assert result.packet['eth_src'] == gateway_mac
+    assert result.packet['eth_dst'] == host.mac
+    assert result.packet['arp_op'] == 2
+    assert result.packet['arp_sha'] == gateway_mac
+    assert result.packet['arp_spa'] == host.gateway
+    assert result.packet['arp_tha'] == host.mac
+    assert result.packet['arp_tpa'] == host.address
+
+
+@pytest.mark.parametrize('name, network', SCENARIOS, ids=IDS)
+def test_arp_for_gateway_is_answered_at_host_port(name, network):
+    walker = Walker(network)
+    for host in network.hosts.values():
+        broadcast = arp_packet(host.port, host.mac, host.address,
+                               host.gateway)
+        # Linux refreshes a stale entry with a request sent unicast to
+        # the MAC it holds.
+        unicast = arp_packet(host.port, host.mac, host.address,
+                             host.gateway,
+                             eth_dst=network.settings.gateway_mac,
+                             arp_tha=network.settings.gateway_mac)
+
+        for packet in (broadcast, unicast):
+            result = walker.walk(packet, host.dpid)
+
+            _assert_arp_reply(result, network, host)
+            assert [describe_cookie(flow.cookie).kind
+                    for _, flow in result.hits] == [Kind.ARP_REPLY]
+
+
+def test_arp_reply_carries_custom_gateway_mac():
+    network = scenarios.star(Settings(gateway_mac='02:aa:00:00:00:01'))
+    host = network.hosts[ROAMER]
+    packet = arp_packet(host.port, host.mac, host.address, host.gateway)
+
+    result = Walker(network).walk(packet, host.dpid)
+
+    _assert_arp_reply(result, network, host)
+    assert result.packet['eth_src'] == '02:aa:00:00:00:01'
+
+
+def _arp_left_to_controller(network, host):
+    """Return ARP frames from a host's port that the switch must not answer."""
+    others = [other for other in network.hosts.values() if other is not host]
+    frames = {
+        'probe': arp_packet(host.port, host.mac, '0.0.0.0', host.gateway),
+        'probe of own address': arp_packet(host.port, host.mac, '0.0.0.0',
+                                           host.address),
+        'announcement': arp_packet(host.port, host.mac, host.address,
+                                   host.address),
+        'reply': arp_packet(host.port, host.mac, host.address,
+                            host.gateway, arp_op=2),
+        'other sender MAC': arp_packet(host.port, host.mac, host.address,
+                                       host.gateway,
+                                       arp_sha='aa:00:00:00:77:77'),
+        'stranger': arp_packet(host.port, 'aa:00:00:00:77:77',
+                               host.address, host.gateway),
+        'internet address': arp_packet(host.port, host.mac, host.address,
+                                       INTERNET),
+    }
+    for other in others:
+        frames['address of %s' % other.mac] = arp_packet(
+            host.port, host.mac, host.address, other.address)
+        frames['gateway of %s' % other.mac] = arp_packet(
+            host.port, host.mac, host.address, other.gateway)
+    return frames
+
+
+@pytest.mark.parametrize('name, network', SCENARIOS, ids=IDS)
+def test_other_arp_goes_to_controller(name, network):
+    walker = Walker(network)
+    for host in network.hosts.values():
+        for case, packet in _arp_left_to_controller(network, host).items():
+            result = walker.walk(packet, host.dpid)
+
+            assert result.outcome == CONTROLLER, '%s: %s' % (case, result)
+            assert result.dpid == host.dpid, case
+            assert result.packet == packet, case
+
+
+@pytest.mark.parametrize('name, network', SCENARIOS, ids=IDS)
+def test_moved_host_arp_goes_to_controller(name, network):
+    # The host's first frame at another switch or port is how the
+    # controller sees a move, so nowhere else may answer it.
+    walker = Walker(network)
+    for host in network.hosts.values():
+        packet = arp_packet(0, host.mac, host.address, host.gateway)
+        for dpid, switch in network.switches.items():
+            for port in switch.ports_with_role(PortRole.ACCESS):
+                if (dpid, port) == (host.dpid, host.port):
+                    continue
+                packet['in_port'] = port
+
+                result = walker.walk(packet, dpid)
+
+                assert result.outcome == CONTROLLER, str(result)
+                assert result.dpid == dpid
 
 
 @pytest.mark.parametrize('name, network', SCENARIOS, ids=IDS)

@@ -3,10 +3,11 @@
 import pytest
 
 from openflow_rules import Flow, Network, PortRole, Switch, make_match
+from openflow_rules.flow import unchecked_flow
 from openflow_rules.network import core_link_pair
 from openflow_rules.walker import (
     CONTROLLER, DROP, HOST, LOOP, AmbiguousMatch, WalkError, Walker,
-    ipv4_packet, mpls_packet)
+    arp_packet, ipv4_packet, mpls_packet)
 
 MAC = 'aa:00:00:00:00:01'
 
@@ -140,6 +141,51 @@ def test_pop_without_label_is_an_error():
     flows = {1: {Flow(0, 10, (), (('pop_mpls', 0x0800),), 0)}, 2: set()}
 
     with pytest.raises(WalkError, match='without a label'):
+        Walker(_two_switches(), flows).walk(_packet(), 1)
+
+
+def test_arp_fields_match_only_arp_packets():
+    flows = {1: {Flow(0, 10, make_match(eth_type=0x0806, arp_spa='10.1.0.2',
+                                        arp_sha=MAC),
+                      (('output', 'IN_PORT'),), 0)}, 2: set()}
+    walker = Walker(_two_switches(), flows)
+
+    request = walker.walk(arp_packet(1, MAC, '10.1.0.2', '10.1.0.1'), 1)
+    probe = walker.walk(arp_packet(1, MAC, '0.0.0.0', '10.1.0.1'), 1)
+    ipv4 = walker.walk(_packet(arp_spa='10.1.0.2', arp_sha=MAC), 1)
+
+    assert request.outcome == HOST
+    assert probe.outcome == DROP
+    assert ipv4.outcome == DROP
+
+
+def test_arp_set_fields_rewrite_the_packet():
+    flows = {1: {Flow(0, 10, make_match(eth_type=0x0806),
+                      (('set_field', 'arp_op', 2),
+                       ('set_field', 'arp_sha', '02:00:00:00:00:01'),
+                       ('set_field', 'arp_spa', '10.1.0.1'),
+                       ('set_field', 'arp_tha', MAC),
+                       ('set_field', 'arp_tpa', '10.1.0.2'),
+                       ('output', 'IN_PORT')), 0)}, 2: set()}
+
+    result = Walker(_two_switches(), flows).walk(
+        arp_packet(1, MAC, '10.1.0.2', '10.1.0.1'), 1)
+
+    assert (result.outcome, result.port) == (HOST, 1)
+    assert result.packet['arp_op'] == 2
+    assert result.packet['arp_sha'] == '02:00:00:00:00:01'
+    assert result.packet['arp_spa'] == '10.1.0.1'
+    assert result.packet['arp_tha'] == MAC
+    assert result.packet['arp_tpa'] == '10.1.0.2'
+
+
+def test_arp_set_field_on_ipv4_packet_is_an_error():
+    # Flow's checks reject this flow, so it is built without them.
+    flow = unchecked_flow(0, 10, (), (('set_field', 'arp_op', 2),
+                                      ('output', 11)), 0)
+    flows = {1: {flow}, 2: set()}
+
+    with pytest.raises(WalkError, match='not ARP'):
         Walker(_two_switches(), flows).walk(_packet(), 1)
 
 

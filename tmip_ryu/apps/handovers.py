@@ -75,7 +75,10 @@ class HandoverMixin:
                     record.installed = apply_flow_diff(record.installed,
                                                        change.diff)
             self.state.place(self.register.get(mac))
-            self._forget_unplugged_port(binding.dpid, binding.port)
+            # The register updated the binding in place: the old place is
+            # in the hand-over's snapshot.
+            self._forget_unplugged_port(handover.before.dpid,
+                                        handover.before.port)
             self._release_held(mac)
         elif outcome.status == 'failed':
             self.count('handovers_failed')

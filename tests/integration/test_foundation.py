@@ -1,11 +1,12 @@
 """The controller starts from the environment and talks to a real OVS."""
 
+import socket
 import urllib.request
 
 import pytest
 
 from support.ovs import dump_flows, is_connected
-from support.processes import wait_for
+from support.processes import Controller, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,3 +35,19 @@ def test_ovs_bridge_connects_and_gets_table_miss(controller_factory,
     wait_for(lambda: any('priority=0' in flow and 'CONTROLLER' in flow
                          for flow in dump_flows(bridge)),
              15, message='the table-miss flow on %s' % bridge)
+
+
+def test_taken_rest_port_stops_start_with_one_sentence(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(('127.0.0.1', 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        controller = Controller(workdir=str(tmp_path))
+        controller.rest_port = port
+
+        with pytest.raises(RuntimeError) as raised:
+            controller.start(timeout=20)
+
+    assert 'is already in use' in str(raised.value)
+    assert '--wsapi-port' in str(raised.value)
+    assert controller.process.returncode == 1

@@ -2,9 +2,9 @@
 
 Table 0 classifies each packet by port role and guards host sources,
 table 1 switches MPLS labels from core ports, and table 2 routes IPv4
-by destination.  At a host's switch, table 0 also answers the host's ARP
-request for its gateway, which keeps working while the controller is
-down.  desired_flows() returns every flow of one switch.  It is the
+by destination.  At a host's switch, table 0 also replies to the host's
+ARP request for its gateway, which keeps working while the controller
+is down.  desired_flows() returns every flow of one switch.  It is the
 union of the cell flows, which depend on topology and settings only,
 and each host's flows, which depend on that host alone.  A hand-over
 can therefore recompute one host's flows instead of whole switches.
@@ -264,14 +264,14 @@ def _destination(address):
 
 
 def _arp_reply(gateway_mac, host):
-    """Return the flow that answers a host's ARP request for its gateway.
+    """Return the flow that replies to a host's ARP request for its gateway.
 
     The switch turns the request into the reply in place and sends it back
     out of the host's port, so the host keeps its gateway resolved while
-    the controller is away.  Matching the sender's MAC and address keeps
-    RFC 5227 probes (sender 0.0.0.0) and any other request going to the
-    controller, and so does the host's first frame at another switch,
-    which is how the controller sees a move.
+    the controller is away.  Because the match pins the sender's port, MAC
+    and address, RFC 5227 probes (sender 0.0.0.0) and every other ARP
+    frame still reach the controller.  So does the host's first request at
+    another switch, from which the controller detects the move.
     """
     match = (('arp_op', ARP_OP_REQUEST), ('arp_sha', host.mac),
              ('arp_spa', host.address), ('arp_tpa', host.gateway),

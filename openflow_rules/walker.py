@@ -352,7 +352,7 @@ def dhcp_packet(in_port, eth_src, ipv4_src='0.0.0.0',
 
 def arp_packet(in_port, eth_src, arp_spa, arp_tpa, arp_op=ARP_OP_REQUEST,
                eth_dst=BROADCAST_MAC, arp_sha=None, arp_tha=UNKNOWN_MAC):
-    """Return an ARP packet, a broadcast request unless told otherwise.
+    """Return an ARP packet, by default a broadcast request.
 
     arp_sha defaults to eth_src.  An RFC 5227 probe has arp_spa 0.0.0.0.
     """

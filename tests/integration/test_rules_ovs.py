@@ -218,7 +218,7 @@ def _packets(network, dpid):
 
 
 def _arp_requests(network, host):
-    """Return ARP requests from a host's port: answered and not answered."""
+    """Return ARP requests from a host's port, for the switch or controller."""
     gateway_mac = network.settings.gateway_mac
     others = [other.address for other in network.hosts.values()
               if other is not host]
@@ -346,7 +346,7 @@ def test_host_cookie_deletes_exactly_one_hosts_flows(golden_bridge):
     assert dump_flows(bridge.name, selector) == []
 
 
-def test_ovs_turns_gateway_arp_into_reply_out_of_in_port(golden_bridge):
+def test_ovs_replies_to_gateway_arp(golden_bridge):
     bridge = golden_bridge('star_roaming', 2)
     host = bridge.network.hosts['aa:00:00:00:01:00']
     gateway_mac = bridge.network.settings.gateway_mac
@@ -365,9 +365,9 @@ def test_ovs_turns_gateway_arp_into_reply_out_of_in_port(golden_bridge):
     assert trace.headers['arp_tpa'] == host.address
 
 
-def test_ovs_sends_probe_and_moved_host_arp_to_controller(golden_bridge):
-    # The roaming host is at switch 2; switch 1, its home, must not answer
-    # it, because its first frame there tells the controller of a move.
+def test_ovs_sends_probe_and_move_to_controller(golden_bridge):
+    # The roaming host is at switch 2.  Switch 1, its home, must not reply
+    # to it, because its first frame there starts a hand-over.
     home = golden_bridge('star_roaming', 1)
     current = golden_bridge('star_roaming', 2)
     host = current.network.hosts['aa:00:00:00:01:00']
@@ -451,9 +451,9 @@ def test_flows_read_back_from_ovs_equal_rules(golden_bridge, scenario,
 
     datapath, entries = _flow_stats_over_openflow(bridge.name, version)
 
-    held = {flow_from_stats(datapath.ofproto, entry) for entry in entries
-            if is_tmip_cookie(entry.cookie)}
-    assert held == desired_flows(dpid, bridge.network)
+    read_back = {flow_from_stats(datapath.ofproto, entry)
+                 for entry in entries if is_tmip_cookie(entry.cookie)}
+    assert read_back == desired_flows(dpid, bridge.network)
 
 
 def test_namespace_host_resolves_gateway_without_controller(golden_bridge,
@@ -471,9 +471,9 @@ def test_namespace_host_resolves_gateway_without_controller(golden_bridge,
                 host.intf)
         cookie = '0x%x/-1' % cookie_for(Kind.ARP_REPLY, placement.mac)
 
-        # The bridge has no controller: only the switch can answer.  The
+        # The bridge has no controller, so only the switch can reply.  The
         # ping itself gets no reply, because pings to the gateway go to
-        # the controller; it only makes the kernel send ARP requests.
+        # the controller.  It only makes the kernel send ARP requests.
         host.ns('ping', '-c', '1', '-W', '1', placement.gateway,
                 check=False)
         resolved = wait_until(lambda: 'lladdr' in host.ns(

@@ -60,7 +60,7 @@ def _arp_reply(flows):
     return reply
 
 
-def test_arp_reply_answers_host_request_for_its_gateway():
+def test_arp_reply_flow_rewrites_gateway_request():
     reply = _arp_reply(desired_flows(2, _roaming_star()))
 
     assert reply.table == TABLE_CLASSIFY

@@ -1,6 +1,6 @@
 """Every host reaches every host and the uplink, in every scenario.
 
-A host's ARP request for its gateway is answered at its own port, and
+A host's ARP request for its gateway gets its reply at its own port, and
 every other ARP frame, like DHCP and pings to the gateway, reaches the
 controller.
 
@@ -278,7 +278,7 @@ def _assert_arp_reply(result, network, host):
 
 
 @pytest.mark.parametrize('name, network', SCENARIOS, ids=IDS)
-def test_arp_for_gateway_is_answered_at_host_port(name, network):
+def test_gateway_arp_gets_reply_at_host_port(name, network):
     walker = Walker(network)
     for host in network.hosts.values():
         broadcast = arp_packet(host.port, host.mac, host.address,
@@ -310,7 +310,7 @@ def test_arp_reply_carries_custom_gateway_mac():
 
 
 def _arp_left_to_controller(network, host):
-    """Return ARP frames from a host's port that the switch must not answer."""
+    """Return ARP frames from a host's port that go to the controller."""
     others = [other for other in network.hosts.values() if other is not host]
     frames = {
         'probe': arp_packet(host.port, host.mac, '0.0.0.0', host.gateway),
@@ -350,8 +350,8 @@ def test_other_arp_goes_to_controller(name, network):
 
 @pytest.mark.parametrize('name, network', SCENARIOS, ids=IDS)
 def test_moved_host_arp_goes_to_controller(name, network):
-    # The host's first frame at another switch or port is how the
-    # controller sees a move, so nowhere else may answer it.
+    # The controller detects a move from the host's first frame at another
+    # switch or port, so no other switch or port may reply to it.
     walker = Walker(network)
     for host in network.hosts.values():
         packet = arp_packet(0, host.mac, host.address, host.gateway)

@@ -179,7 +179,7 @@ def test_arp_set_fields_rewrite_the_packet():
     assert result.packet['arp_tpa'] == '10.1.0.2'
 
 
-def test_arp_set_field_on_ipv4_packet_is_an_error():
+def test_arp_set_field_on_ipv4_raises():
     # Flow's checks reject this flow, so it is built without them.
     flow = unchecked_flow(0, 10, (), (('set_field', 'arp_op', 2),
                                       ('output', 11)), 0)

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from support.netns import Host, wait_until
+from support.netns import Host
 from support.ovs import dump_flows, is_connected, run
 from support.processes import wait_for
 

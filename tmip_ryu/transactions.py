@@ -10,6 +10,7 @@ ordered flow-mods behind a barrier when told to commit.
 """
 
 import itertools
+import time
 
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_4
@@ -193,6 +194,40 @@ class OrderedParticipant:
         """Forget pending replies; nothing was sent before commit."""
         if self._waiter is not None:
             self.tracker.forget(self._waiter)
+
+
+class AllOf:
+    """Waits for several waitables under one deadline."""
+
+    def __init__(self, waitables):
+        self.waitables = waitables
+
+    def wait(self, timeout):
+        """Wait for each in turn; raise the first failure or timeout."""
+        deadline = time.monotonic() + timeout
+        for waitable in self.waitables:
+            waitable.wait(max(0.0, deadline - time.monotonic()))
+
+
+class ParticipantGroup:
+    """Switches that prepare and commit together, as one participant."""
+
+    def __init__(self, participants):
+        self.participants = participants
+        self.name = ' + '.join(p.name for p in participants)
+
+    def prepare(self):
+        """Prepare every member at once."""
+        return AllOf([p.prepare() for p in self.participants])
+
+    def commit(self):
+        """Send every member's commit at once; wait for all of them."""
+        return AllOf([p.commit() for p in self.participants])
+
+    def abort(self):
+        """Abort every member."""
+        for participant in self.participants:
+            participant.abort()
 
 
 def make_participant(datapath, flow_diff, tracker, role):

@@ -414,3 +414,35 @@ def test_host_learned_on_later_core_port_is_released(app):
 
     assert app.register.get(HOST) is None
     assert len(app.register) == 0
+
+
+def test_roaming_move_commits_new_then_home_then_old(app):
+    switches = [connect(app, dpid) for dpid in (1, 2, 3, 4)]
+    for cell in (1, 2, 3):
+        link(app, cell, 1, 4, cell)
+    first, second, third, _ = switches
+    packet_in(app, first, 2, dhcp_request_frame(
+        ryu_dhcp.DHCP_DISCOVER, mac=HOST))
+    packet_in(app, second, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    _run_greenthreads(app, switches)
+    assert app.register.get(HOST).dpid == 2
+    order = []
+    for datapath in switches:
+        original = datapath.send_msg
+
+        def recording(message, datapath=datapath, original=original):
+            if type(message).__name__ == 'OFPBundleCtrlMsg' and \
+                    message.type == datapath.ofproto.OFPBCT_COMMIT_REQUEST:
+                order.append(datapath.id)
+            return original(message)
+        datapath.send_msg = recording
+
+    packet_in(app, third, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    _run_greenthreads(app, switches)
+
+    assert app.register.get(HOST).dpid == 3
+    assert order[0] == 3
+    assert order[-1] == 2
+    assert 1 in order[1:-1]
+    for datapath in switches:
+        assert installed(app, datapath.id) == app.desired_flows(datapath.id)

@@ -12,7 +12,8 @@ from ryu.lib import hub
 import openflow_rules as rules
 from tmip_ryu.mlr import PENDING
 from tmip_ryu.network_state import placement_of
-from tmip_ryu.transactions import apply_flow_diff, make_participant
+from tmip_ryu.transactions import (ParticipantGroup, apply_flow_diff,
+                                   make_participant)
 
 
 class HandoverMixin:
@@ -40,10 +41,15 @@ class HandoverMixin:
     def _run_handovers(self, mac, handover):
         try:
             while handover is not None:
-                self._run_one(handover)
+                try:
+                    self._run_one(handover)
+                except Exception:  # noqa: BLE001 - log, never kill the app
+                    self.logger.exception('hand-over of host %s to cell %d '
+                                          'failed', mac,
+                                          handover.target.cell)
+                # A move that raised before it ran is recorded as aborted
+                # here, so the host is never stuck behind it.
                 handover = self.coordinator.next_for(mac)
-        except Exception:  # noqa: BLE001 - log, never kill the app
-            self.logger.exception('hand-over of host %s failed', mac)
         finally:
             self.handover_threads.pop(mac, None)
 
@@ -56,15 +62,7 @@ class HandoverMixin:
         plan = rules.handover_plan_for_host(
             self.state.network(), mac,
             placement_of(binding, target.dpid, target.port))
-        participants = []
-        roles = _roles(binding, handover)
-        for change in plan:
-            record = self.switches.get(change.dpid)
-            if record is None:
-                continue
-            participants.append(make_participant(
-                record.datapath, change.diff, self.tracker,
-                roles.get(change.dpid, 'route')))
+        participants = self._participants(plan, binding.dpid, target.dpid)
 
         # The coordinator logs the outcome of every move with its timing.
         outcome = self.coordinator.run(handover, participants)
@@ -104,12 +102,35 @@ class HandoverMixin:
         self.state.invalidate()
         self.sync_switch(dpid)
 
+    def _participants(self, plan, old_dpid, new_dpid):
+        """Return the plan's switches as participants in commit order.
+
+        The new switch commits first and the old one last, as the plan
+        orders them.  The switches in between (the home cell and those
+        with route-optimised entries) only redirect traffic toward the
+        new switch, which already delivers, so they commit together as
+        one participant: one round trip instead of one each.
+        """
+        first, middle, last = [], [], []
+        for change in plan:
+            record = self.switches.get(change.dpid)
+            if record is None:
+                continue
+            if change.dpid == new_dpid:
+                first.append(make_participant(record.datapath, change.diff,
+                                              self.tracker, 'new'))
+            elif change.dpid == old_dpid:
+                last.append(make_participant(record.datapath, change.diff,
+                                             self.tracker, 'old'))
+            else:
+                middle.append(make_participant(record.datapath, change.diff,
+                                               self.tracker, 'route'))
+        if len(middle) > 1:
+            middle = [ParticipantGroup(middle)]
+        return first + middle + last
+
     def _release_held(self, mac):
         for dpid, in_port, data in self.held_frames.pop(mac, []):
             record = self.switches.get(dpid)
             if record is not None:
                 self.reinject(record.datapath, in_port, data)
-
-
-def _roles(binding, handover):
-    return {handover.target.dpid: 'new', binding.dpid: 'old'}

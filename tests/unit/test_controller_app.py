@@ -104,7 +104,12 @@ def test_connect_installs_desired_flows_and_meter(app):
 
 def test_reconnect_sends_only_the_difference(app):
     first = connect(app, 1)
+    # A host brings every kind of host flow, its ARP reply flow included.
+    packet_in(app, first, 2, dhcp_request_frame(
+        ryu_dhcp.DHCP_DISCOVER, mac=HOST))
     held = app.desired_flows(1)
+    cookie, mask = rules.host_cookie(HOST)
+    assert any(f.cookie & mask == cookie for f in held)
     app.state_change_handler(types.SimpleNamespace(datapath=first))
     stats = _stats_for(first, held)
     # The switch kept every flow but one.

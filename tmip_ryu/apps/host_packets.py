@@ -1,9 +1,10 @@
 """Packet-in handling: host detection, DHCP, ARP and pings to gateways.
 
-A frame reaches the controller when no flow forwards it: ARP and DHCP
-always, and any frame from a source the switch's guard does not know.
-That is how hosts are learned (first frame) and how moves are seen (first
-frame at another place).
+A frame reaches the controller when no flow forwards it: DHCP always,
+ARP except a host's request for its own gateway from its own port (its
+switch answers that), and any frame from a source the switch's guard does
+not know.  That is how hosts are learned (first frame) and how moves are
+seen (first frame at another place).
 """
 
 import time

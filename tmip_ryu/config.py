@@ -39,8 +39,9 @@ OPTIONS = [
     cfg.IntOpt('lease_time', default=3600,
                help='DHCP lease time in seconds (60 or more).'),
     cfg.StrOpt('gateway_mac', default=DEFAULT_GATEWAY_MAC,
-               help='Virtual gateway MAC address that every cell answers '
-                    'with; a unicast, locally administered address.'),
+               help='Virtual gateway MAC address that every cell uses in '
+                    'its ARP replies; a unicast, locally administered '
+                    'address.'),
     cfg.StrOpt('state_file', default=DEFAULT_STATE_FILE,
                help='SQLite file where the register keeps bindings across '
                     'restarts.'),

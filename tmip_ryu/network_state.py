@@ -1,4 +1,4 @@
-"""What the controller knows of the network, as ``openflow_rules`` data.
+"""The controller's view of the network, as ``openflow_rules`` data.
 
 ``NetworkState`` keeps the connected switches with their ports, the core
 links that LLDP discovery reported, the configured uplinks with their

@@ -3,7 +3,8 @@
 ``openflow_rules`` describes flows as plain data.  This module is the
 only place that turns them into OpenFlow 1.3/1.4 messages, and turns the
 flow statistics a switch reports back into the same plain data, so that
-reconciliation can compare what a switch holds with what it should hold.
+reconciliation can compare the flows a switch has with those it should
+have.
 """
 
 from openflow_rules import Flow, make_match
@@ -107,10 +108,10 @@ def flow_mod(datapath, flow, command):
 def diff_messages(datapath, flow_diff):
     """Return the flow-mods of a diff: deletes, then modifies, then adds.
 
-    Deleting first keeps a table from holding two flows that overlap
-    during the change; within one switch the order does not matter for
-    correctness because the caller applies the whole diff at once
-    (a bundle) or behind a barrier.
+    Deleting first keeps a table from having two overlapping flows during
+    the change.  Otherwise the order within one switch does not matter,
+    because the caller applies the whole diff at once (a bundle) or
+    behind a barrier.
     """
     messages = [flow_mod(datapath, f, 'delete') for f in flow_diff.delete]
     messages += [flow_mod(datapath, f, 'modify') for f in flow_diff.modify]

@@ -2,7 +2,7 @@
 
 It keeps the switches' flows equal to what ``openflow_rules`` computes
 from the topology and the register, learns hosts and their moves from
-packet-ins, answers DHCP, ARP and pings to gateways, and hands hosts over
+packet-ins, replies to DHCP, ARP and pings to gateways, and hands hosts over
 between cells as one transaction across the switches involved.
 """
 
@@ -92,7 +92,6 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         self.tracker = ReplyTracker()
         self.counters = {}
         self.last_topology_change = time.monotonic()
-        self.started_at = time.time()
         self._init_handovers()
         self._init_host_packets()
 
@@ -178,23 +177,23 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         if ev.msg.flags & datapath.ofproto.OFPMPF_REPLY_MORE:
             return
 
-        held = set()
+        held_flows = set()
         for stats in record.stats_buffer:
             try:
-                held.add(flow_from_stats(datapath.ofproto, stats))
+                held_flows.add(flow_from_stats(datapath.ofproto, stats))
             except ValueError as error:
-                self.logger.warning('switch %016x holds a TMip flow the '
-                                    'rules cannot produce (%s); deleting '
-                                    'it', datapath.id, error)
+                self.logger.warning('switch %016x has a TMip flow that '
+                                    'the rules never produce (%s); '
+                                    'deleting it', datapath.id, error)
                 datapath.send_msg(delete_stats_entry(datapath, stats))
-        held = frozenset(held)
+        held_flows = frozenset(held_flows)
         record.stats_buffer = []
-        record.installed = held
+        record.installed = held_flows
         record.reconciled = True
         changes = self.sync_switch(datapath.id)
         self.logger.info(
             'switch %016x reconciled: it held %d TMip flows, sent %d '
-            'changes', datapath.id, len(held), changes)
+            'changes', datapath.id, len(held_flows), changes)
 
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
     def state_change_handler(self, ev):

@@ -1,6 +1,6 @@
 """The REST API of the TMip controller, served by ``ryu.app.wsgi``.
 
-Every answer is JSON.  Errors carry ``{"error": sentence}`` and the HTTP
+Every response is JSON.  Errors carry ``{"error": sentence}`` and the HTTP
 status that fits: 400 for a malformed argument, 404 for an unknown host
 or path, 405 for a method other than GET.
 """

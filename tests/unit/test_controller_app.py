@@ -317,10 +317,10 @@ def _run_greenthreads(app, switches, rounds=20):
         _answer_bundles(app, switches)
 
 
-def test_move_commits_bundles_new_cell_first(app):
-    one, two = _two_cells_with_host(app)
+def record_commit_order(datapaths):
+    """Return a list that fills with dpids as bundle commits are sent."""
     order = []
-    for datapath in (one, two):
+    for datapath in datapaths:
         original = datapath.send_msg
 
         def recording(message, datapath=datapath, original=original):
@@ -329,6 +329,12 @@ def test_move_commits_bundles_new_cell_first(app):
                 order.append(datapath.id)
             return original(message)
         datapath.send_msg = recording
+    return order
+
+
+def test_move_commits_bundles_new_cell_first(app):
+    one, two = _two_cells_with_host(app)
+    order = record_commit_order((one, two))
 
     packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
     _run_greenthreads(app, (one, two))
@@ -431,16 +437,7 @@ def test_roaming_move_commits_new_then_home_then_old(app):
     packet_in(app, second, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
     _run_greenthreads(app, switches)
     assert app.register.get(HOST).dpid == 2
-    order = []
-    for datapath in switches:
-        original = datapath.send_msg
-
-        def recording(message, datapath=datapath, original=original):
-            if type(message).__name__ == 'OFPBundleCtrlMsg' and \
-                    message.type == datapath.ofproto.OFPBCT_COMMIT_REQUEST:
-                order.append(datapath.id)
-            return original(message)
-        datapath.send_msg = recording
+    order = record_commit_order(switches)
 
     packet_in(app, third, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
     _run_greenthreads(app, switches)

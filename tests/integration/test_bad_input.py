@@ -2,10 +2,10 @@
 
 Frames are built by hand and sent from network namespaces through an
 AF_PACKET socket.  After each attack the tests check what a victim host
-and an operator see: ryu-manager still runs and serves REST requests,
-it logged no traceback, the victim keeps its binding (address, home
-cell, place) and still pings its gateway, and the drop shows in
-/tmip/counters or in the switch's flow statistics.
+and an operator see.  ryu-manager still runs, serves REST requests and
+logged no traceback.  The victim keeps its binding (address, home cell,
+place) and still pings its gateway.  The drop shows in /tmip/counters
+or in the switch's flow statistics.
 
 A test marked ``xfail(strict=True)`` shows a bug that is still there.
 Its reason says what goes wrong, and the test fails as XPASS once the

@@ -32,7 +32,8 @@ def arp_reply(frame, binding, gateway_mac):
     """Build the reply to a host's ARP request for its gateway, if any.
 
     Only a request from the bound host itself (Ethernet and ARP sender
-    MAC equal to ``binding.mac``) for ``binding.gateway`` is answered,
+    MAC equal to ``binding.mac``, sender IP equal to ``binding.address``)
+    for ``binding.gateway`` is answered,
     whether it was broadcast or unicast.  The reply carries
     ``gateway_mac``.  RFC 5227 probes (sender IP 0.0.0.0) and
     announcements (sender IP equal to target IP) get no reply, so a
@@ -54,6 +55,10 @@ def arp_reply(frame, binding, gateway_mac):
                            % request.dst_ip)
     if request.src_ip == request.dst_ip:
         return ArpDecision(None, 'ARP announcement of %s' % request.src_ip)
+    if request.src_ip != str(binding.address):
+        return ArpDecision(None, 'sender address %s is not %s, the address '
+                           'of %s' % (request.src_ip, binding.address,
+                                      binding.mac))
 
     target = ipaddress.IPv4Address(request.dst_ip)
     if target != binding.gateway:

@@ -18,7 +18,7 @@ class NetworkState:
     def __init__(self, settings):
         self.settings = settings
         self.ports = {}          # dpid -> {port_no: hw_addr}
-        self.links = set()       # rules.CoreLink, both directions
+        self.links = set()       # rules.CoreLink, as LLDP reported them
         self.next_hop_macs = {}  # (dpid, port) -> MAC of the uplink's router
         self.placements = {}     # mac -> rules.HostPlacement
         self._network = None     # cached network(); None when stale
@@ -60,10 +60,8 @@ class NetworkState:
 
     def port_role(self, dpid, port):
         """Return the role of a port: core, uplink or access."""
-        # Either end counts: LLDP may have reported one direction only.
-        for link in self.links:
-            if (link.src_dpid, link.src_port) == (dpid, port) or \
-                    (link.dst_dpid, link.dst_port) == (dpid, port):
+        for link in self.core_links():
+            if (link.src_dpid, link.src_port) == (dpid, port):
                 return rules.CORE
         if self.uplink_at(dpid, port) is not None:
             return rules.UPLINK
@@ -71,21 +69,37 @@ class NetworkState:
 
     # -- links
 
+    def core_links(self):
+        """Return the links LLDP has seen in both directions.
+
+        A host can forge an LLDP frame that claims it sits behind another
+        switch's port, but it cannot make the switch it claims send LLDP
+        back to it, so a link seen one way only is not trusted.
+        """
+        return {link for link in self.links if _reverse(link) in self.links}
+
     def add_link(self, src_dpid, src_port, dst_dpid, dst_port):
-        """Record one discovered direction of a core link; True if new."""
+        """Record one direction of a link; True if it completes a core link.
+
+        A core link exists once both of its directions are recorded.
+        """
         link = rules.CoreLink(src_dpid, src_port, dst_dpid, dst_port)
         if link in self.links:
             return False
         self.links.add(link)
+        if _reverse(link) not in self.links:
+            return False
         self._network = None
         return True
 
     def remove_link(self, src_dpid, src_port, dst_dpid, dst_port):
-        """Forget one direction of a core link; True if it was known."""
+        """Forget one direction of a link; True if a core link went down."""
         link = rules.CoreLink(src_dpid, src_port, dst_dpid, dst_port)
         if link not in self.links:
             return False
         self.links.discard(link)
+        if _reverse(link) not in self.links:
+            return False
         self._network = None
         return True
 
@@ -176,7 +190,7 @@ class NetworkState:
                  if host.dpid in switches and
                  switches[host.dpid].ports.get(host.port) == rules.ACCESS}
         return rules.Network(
-            switches=switches, links=frozenset(self.links),
+            switches=switches, links=frozenset(self.core_links()),
             uplinks=self.uplinks(), hosts=hosts,
             cell_pools=self.cell_pools(),
             settings=self._rule_settings)
@@ -194,3 +208,8 @@ def placement_of(binding, dpid=None, port=None):
 def pool_of(settings, cell):
     """Return a cell's address pool: configured, or 10.<cell>.0.0/16."""
     return settings.cell_pools.get(cell, '10.%d.0.0/16' % cell)
+
+
+def _reverse(link):
+    return rules.CoreLink(link.dst_dpid, link.dst_port, link.src_dpid,
+                          link.src_port)

@@ -36,27 +36,6 @@ UNKNOWN_MAC = frames.ZERO_MAC
 NOWHERE = '10.250.0.2'
 NOWHERE_GATEWAY = '10.250.0.1'
 
-RYU_TOPOLOGY_REPARSES = (
-    "ryu.topology.switches, which tmip_ryu loads for link discovery, "
-    "parses every packet-in again without length checks; a truncated "
-    "frame makes its host_discovery_packet_in_handler raise struct.error "
-    "(and lldp_packet_in_handler StopIteration when only the Ethernet "
-    "header is left), so Ryu logs a traceback per frame")
-RYU_LLDP_PARSER = (
-    "ryu.topology.switches' LLDPPacket.lldp_parse raises on this LLDP "
-    "frame (UnicodeDecodeError, AssertionError or TypeError) instead of "
-    "LLDPUnknownFormat, so Ryu logs a traceback per frame")
-FORGED_LLDP = (
-    "LLDP from an access port is trusted: one forged frame makes Ryu "
-    "report a core link that ends at the attacker's port, and the "
-    "controller releases every binding on both of its ends")
-UNCOUNTED_DROPS = (
-    "the controller drops ARP replies, ARP requests that are not for the "
-    "gateway, and DHCP messages it ignores with a DEBUG log line only; "
-    "no counter in /tmip/counters moves")
-REST_NON_JSON = (
-    "ryu.app.wsgi replies to a method or path that no /tmip route lists "
-    "with its own text/plain or text/html 404, not a JSON error")
 
 
 @dataclass
@@ -264,18 +243,10 @@ MALFORMED = {
                                        (frames.ETH_TYPE_8021Q, 2),
                                        (frames.ETH_TYPE_8021Q, 3)]),
 }
-_REPARSE_BUGS = ('ethernet_header_only', 'arp_truncated', 'ipv4_truncated')
 
 
 def _malformed_params():
-    params = []
-    for name, build in MALFORMED.items():
-        marks = ()
-        if name in _REPARSE_BUGS:
-            marks = pytest.mark.xfail(strict=True,
-                                      reason=RYU_TOPOLOGY_REPARSES)
-        params.append(pytest.param(build, id=name, marks=marks))
-    return params
+    return [pytest.param(build, id=name) for name, build in MALFORMED.items()]
 
 
 @pytest.mark.parametrize('build', _malformed_params())
@@ -310,16 +281,13 @@ LLDP_JUNK = [
         id='truncated_tlv'),
     pytest.param(lambda mac: frames.lldp_frame(
         mac, b'dpid:\xff\xfe', b'\x00\x00\x00\x01'),
-        id='chassis_id_not_utf8',
-        marks=pytest.mark.xfail(strict=True, reason=RYU_LLDP_PARSER)),
+        id='chassis_id_not_utf8'),
     pytest.param(lambda mac: frames.lldp_frame(
         mac, b'dpid:zzzz', b'\x00\x00\x00\x01'),
-        id='chassis_id_not_hex',
-        marks=pytest.mark.xfail(strict=True, reason=RYU_LLDP_PARSER)),
+        id='chassis_id_not_hex'),
     pytest.param(lambda mac: frames.lldp_frame(
         mac, b'dpid:%016x' % 2, b'\x00\x01'),
-        id='port_id_two_bytes',
-        marks=pytest.mark.xfail(strict=True, reason=RYU_LLDP_PARSER)),
+        id='port_id_two_bytes'),
 ]
 
 
@@ -567,7 +535,6 @@ def _uncounted_drops(scene):
     }
 
 
-@pytest.mark.xfail(strict=True, reason=UNCOUNTED_DROPS)
 @pytest.mark.parametrize('name', [
     'arp_reply_for_gateway', 'arp_request_with_victims_address',
     'dhcp_without_message_type', 'forged_release'])
@@ -679,14 +646,10 @@ def rest_request(controller, method, path):
     ('PUT', '/tmip/cells', 405),
     ('PATCH', '/tmip/topology', 405),
     ('DELETE', '/tmip/hosts/02:00:00:00:00:05', 405),
-    pytest.param('GET', '/tmip', 404, marks=pytest.mark.xfail(
-        strict=True, reason=REST_NON_JSON)),
-    pytest.param('OPTIONS', '/tmip/hosts', 405, marks=pytest.mark.xfail(
-        strict=True, reason=REST_NON_JSON)),
-    pytest.param('TRACE', '/tmip/hosts', 405, marks=pytest.mark.xfail(
-        strict=True, reason=REST_NON_JSON)),
-    pytest.param('BREW', '/tmip/hosts', 405, marks=pytest.mark.xfail(
-        strict=True, reason=REST_NON_JSON)),
+    ('GET', '/tmip', 404),
+    ('OPTIONS', '/tmip/hosts', 405),
+    ('TRACE', '/tmip/hosts', 405),
+    ('BREW', '/tmip/hosts', 405),
 ])
 def test_rest_junk_gets_json_error(scene, method, path, status):
     arena = scene.arena
@@ -700,9 +663,6 @@ def test_rest_junk_gets_json_error(scene, method, path, status):
     assert_scene_unharmed(scene, log_mark)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HEAD on a GET resource gets ryu.app.wsgi's 404 (RFC 9110 9.3.2 "
-    "asks for the GET status and headers, without the body)"))
 def test_head_answers_like_get(scene):
     code, content_type, body = rest_request(scene.arena.controller, 'HEAD',
                                             '/tmip/hosts')
@@ -755,7 +715,6 @@ def arena_factory(tmp_path):
         arena.remove()
 
 
-@pytest.mark.xfail(strict=True, reason=FORGED_LLDP)
 @pytest.mark.parametrize('claimed_port', ['victims_port', 'core_port'])
 def test_forged_lldp_changes_no_binding(arena_factory, claimed_port):
     arena = arena_factory(2)

@@ -22,6 +22,7 @@ from ryu.topology import switches as topology_switches
 import openflow_rules as rules
 from tmip_ryu.apps.handovers import HandoverMixin
 from tmip_ryu.apps.host_packets import HostPacketMixin
+from tmip_ryu import log_limits
 from tmip_ryu.apps import rest
 from tmip_ryu.config import (ConfigError, check_listen_ports,
                              load_settings)
@@ -94,6 +95,7 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         self.last_topology_change = time.monotonic()
         self._init_handovers()
         self._init_host_packets()
+        log_limits.install(lambda: self.count('ryu_topology_errors'))
 
         wsgi_app = kwargs['wsgi']
         wsgi_app.register(rest.TmipRestController, {rest.INSTANCE: self})
@@ -230,7 +232,7 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
     def link_add_handler(self, ev):
         src, dst = ev.link.src, ev.link.dst
         if self.state.add_link(src.dpid, src.port_no, dst.dpid, dst.port_no):
-            self.logger.info('core link %016x:%d -> %016x:%d up', src.dpid,
+            self.logger.info('core link %016x:%d <-> %016x:%d up', src.dpid,
                              src.port_no, dst.dpid, dst.port_no)
             self._drop_hosts_on_core_ports(((src.dpid, src.port_no),
                                             (dst.dpid, dst.port_no)))
@@ -255,7 +257,7 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         src, dst = ev.link.src, ev.link.dst
         if self.state.remove_link(src.dpid, src.port_no, dst.dpid,
                                   dst.port_no):
-            self.logger.warning('core link %016x:%d -> %016x:%d down',
+            self.logger.warning('core link %016x:%d <-> %016x:%d down',
                                 src.dpid, src.port_no, dst.dpid,
                                 dst.port_no)
             self.topology_changed()

@@ -41,6 +41,7 @@ class HostPacketMixin:
         # Replies that wait for the register's next group commit.
         self.replies_after_flush = []
         self.held_frames = {}     # mac -> [(dpid, in_port, data)]
+        self.pool_warnings = {}   # cell -> time of the last warning
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def packet_in_handler(self, ev):
@@ -107,9 +108,15 @@ class HostPacketMixin:
         result = self.register.attach(mac, cell, dpid, port)
         if result.binding is None:
             self.count('pool_exhausted')
-            self.logger.warning('host %s at switch %016x port %d not '
-                                'registered: %s', mac, dpid, port,
-                                result.error)
+            # One line per cell every 10 s at most: a host sending from
+            # many MACs would otherwise write one per frame.
+            now = time.monotonic()
+            if now - self.pool_warnings.get(cell, -10.0) >= 10.0:
+                self.pool_warnings[cell] = now
+                self.logger.warning(
+                    'host %s at switch %016x port %d not registered: %s '
+                    '(%d such frames so far)', mac, dpid, port,
+                    result.error, self.counters['pool_exhausted'])
             return None
         binding = result.binding
         self.sync_host(binding)
@@ -140,6 +147,7 @@ class HostPacketMixin:
             if decision.reply is not None:
                 self.packet_out(datapath, in_port, decision.reply)
             else:
+                self.count('arp_not_answered')
                 self.logger.debug('ARP from %s not answered: %s',
                                   binding.mac, decision.reason)
         elif frame.dhcp is not None:
@@ -155,6 +163,7 @@ class HostPacketMixin:
     def _serve_dhcp(self, datapath, in_port, frame, binding):
         decision = self.dhcp.handle(frame, binding)
         if decision is None:
+            self.count('dhcp_ignored')
             return
         mac = binding.mac
         if decision.action == 'release':
@@ -164,6 +173,7 @@ class HostPacketMixin:
             self.decline_host(mac)
             return
         if decision.reply is None:
+            self.count('dhcp_ignored')
             self.logger.debug('DHCP from %s ignored: %s', mac,
                               decision.reason)
             return

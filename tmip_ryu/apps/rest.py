@@ -14,6 +14,8 @@ import openflow_rules as rules
 from tmip_ryu.network_state import pool_of
 
 INSTANCE = 'tmip_controller'
+# HEAD gets the GET answer's status and headers; eventlet drops the body.
+READ = ['GET', 'HEAD']
 _MAC = re.compile(r'^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$')
 _DPID = re.compile(r'^(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})$')
 
@@ -37,15 +39,15 @@ class TmipRestController(wsgi.ControllerBase):
         super().__init__(req, link, data, **config)
         self.app = data[INSTANCE]
 
-    @wsgi.route('tmip_topology', '/tmip/topology', methods=['GET'])
+    @wsgi.route('tmip_topology', '/tmip/topology', methods=READ)
     def topology(self, req, **kwargs):
         return json_response(topology_of(self.app))
 
-    @wsgi.route('tmip_hosts', '/tmip/hosts', methods=['GET'])
+    @wsgi.route('tmip_hosts', '/tmip/hosts', methods=READ)
     def hosts(self, req, **kwargs):
         return json_response(hosts_of(self.app))
 
-    @wsgi.route('tmip_host', '/tmip/hosts/{mac}', methods=['GET'])
+    @wsgi.route('tmip_host', '/tmip/hosts/{mac}', methods=READ)
     def host(self, req, mac, **kwargs):
         if not _MAC.match(mac):
             return json_error(400, 'invalid MAC address %r; expected six '
@@ -59,21 +61,21 @@ class TmipRestController(wsgi.ControllerBase):
             return json_error(404, 'host %s not found' % mac)
         return json_response(host_dict(self.app, binding))
 
-    @wsgi.route('tmip_cells', '/tmip/cells', methods=['GET'])
+    @wsgi.route('tmip_cells', '/tmip/cells', methods=READ)
     def cells(self, req, **kwargs):
         return json_response(cells_of(self.app))
 
-    @wsgi.route('tmip_handovers', '/tmip/handovers', methods=['GET'])
+    @wsgi.route('tmip_handovers', '/tmip/handovers', methods=READ)
     def handovers(self, req, **kwargs):
         return json_response(self.app.coordinator.history())
 
-    @wsgi.route('tmip_counters', '/tmip/counters', methods=['GET'])
+    @wsgi.route('tmip_counters', '/tmip/counters', methods=READ)
     def counters(self, req, **kwargs):
         body = dict(self.app.counters)
         body['handovers'] = self.app.coordinator.stats()
         return json_response(body)
 
-    @wsgi.route('tmip_flows', '/tmip/flows/{dpid}', methods=['GET'])
+    @wsgi.route('tmip_flows', '/tmip/flows/{dpid}', methods=READ)
     def flows(self, req, dpid, **kwargs):
         if not _DPID.match(dpid):
             return json_error(400, 'invalid datapath id %r; give it in '
@@ -89,19 +91,25 @@ class TmipRestController(wsgi.ControllerBase):
 
 
 class TmipRestFallback(wsgi.ControllerBase):
-    """JSON errors for unknown paths and methods under /tmip."""
+    """JSON errors for unknown paths and methods under /tmip.
 
-    @wsgi.route('tmip_wrong_method', '/tmip/{path:.*}',
-                methods=['POST', 'PUT', 'DELETE', 'PATCH'])
-    def wrong_method(self, req, path, **kwargs):
-        return json_error(405, 'method %s is not allowed; this API is '
-                          'read-only (GET)' % req.method)
+    Registered after ``TmipRestController``, so it sees only requests
+    that no read route took: an unknown path, or a method other than GET
+    and HEAD.
+    """
 
-    @wsgi.route('tmip_not_found', '/tmip/{path:.*}', methods=['GET'])
-    def not_found(self, req, path, **kwargs):
+    @wsgi.route('tmip_root', '/tmip', methods=None)
+    def root(self, req, **kwargs):
+        return self.unknown(req, path='')
+
+    @wsgi.route('tmip_unknown', '/tmip/{path:.*}', methods=None)
+    def unknown(self, req, path, **kwargs):
+        if req.method not in READ:
+            return json_error(405, 'method %s is not allowed; this API is '
+                              'read-only (GET)' % req.method)
         return json_error(404, 'no such path /tmip/%s; see /tmip/topology, '
-                          '/tmip/hosts, /tmip/cells, /tmip/handovers'
-                          % path)
+                          '/tmip/hosts, /tmip/cells, /tmip/handovers, '
+                          '/tmip/counters, /tmip/flows/<dpid>' % path)
 
 
 def host_dict(app, binding):
@@ -143,7 +151,7 @@ def topology_of(app):
             'flows': len(record.installed)})
     links = [{'src_dpid': link.src_dpid, 'src_port': link.src_port,
               'dst_dpid': link.dst_dpid, 'dst_port': link.dst_port}
-             for link in sorted(app.state.links, key=_link_key)]
+             for link in sorted(app.state.core_links(), key=_link_key)]
     uplinks = [{'dpid': u.dpid, 'port': u.port, 'address': u.address,
                 'next_hop': u.next_hop, 'next_hop_mac': u.next_hop_mac}
                for u in app.state.uplinks()]

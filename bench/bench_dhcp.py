@@ -63,9 +63,13 @@ EXIT_WAIT_US = 1_000_000
 # fails.
 SUSTAINED_LOSS = 0.01
 
-DEFAULTS = {'rates': [250, 500, 1000, 2000, 4000], 'seconds': 5,
+DEFAULTS = {'rates': [50, 100, 250, 500, 1000, 2000, 4000], 'seconds': 5,
             'meter_rate': 100000, 'kea': True}
-QUICK = {'rates': [500, 2000], 'seconds': 3}
+QUICK = {'rates': [100, 500, 2000], 'seconds': 3}
+# After a step, the controller may still be working through a backlog of
+# packet-ins; the next step starts once its binding count has stopped
+# growing for a second, or after this many seconds.
+DRAIN_TIMEOUT = 30
 
 
 class Perfdhcp:
@@ -211,14 +215,19 @@ class Unrelay:
 
 
 def run_steps(perfdhcp, rates, seconds, between=None):
-    """Run every rate step; return the reports, with ``between`` after."""
+    """Run every rate step; return the reports.
+
+    ``between``, if given, runs after each step and returns figures to
+    add to its report; otherwise the next step starts a second later.
+    """
     reports = []
     for rate in rates:
         report = perfdhcp.step(rate, seconds)
-        if between is not None:
+        if between is None:
+            time.sleep(1.0)
+        else:
             report.update(between())
         reports.append(report)
-        time.sleep(1.0)
     return reports
 
 
@@ -235,17 +244,36 @@ def bench_controller(options, run_dir, meter_rate):
         unrelay = Unrelay(host, run_dir).start()
         perfdhcp = Perfdhcp(host, AGENT_INTERFACE, run_dir, '02:bd')
 
-        def usage():
+        def bindings():
             cells = tmip.rest.try_get('/tmip/cells') or []
             used = [cell['usage']['used'] for cell in cells
                     if cell['cell'] == 1]
-            return {'bindings_after': used[0] if used else None,
+            return used[0] if used else None
+
+        def drained():
+            started = time.monotonic()
+            count = bindings()
+            while time.monotonic() - started < DRAIN_TIMEOUT:
+                time.sleep(1.0)
+                latest = bindings()
+                if latest == count:
+                    break
+                count = latest
+            return {'bindings_after': count,
+                    'drain_s': round(time.monotonic() - started, 1),
                     'controller_rss_mib': tmip.controller.resident_mib()}
 
-        meter = harness.CpuMeter().start()
+        meter = harness.CpuMeter(
+            {'controller': tmip.controller.process.pid}).start()
         steps = run_steps(perfdhcp, options['rates'], options['seconds'],
-                          usage)
+                          drained)
         cpu = meter.stop()
+        admitted = steps[-1]['bindings_after'] if steps else None
+        if admitted and cpu.get('controller_cpu_s') is not None:
+            cpu['controller_ms_per_binding'] = round(
+                1000.0 * cpu['controller_cpu_s'] / admitted, 2)
+            cpu['ovs_vswitchd_ms_per_binding'] = round(
+                1000.0 * cpu['ovs_vswitchd_cpu_s'] / admitted, 2)
         counters = tmip.rest.try_get('/tmip/counters')
     finally:
         unrelay_counters = unrelay.stop() if unrelay else None
@@ -303,7 +331,7 @@ def bench_kea(options, run_dir):
         client = harness.node(net, 'h1')
         server = harness.node(net, 'h2')
         kea = start_kea(server, run_dir)
-        meter = harness.CpuMeter().start()
+        meter = harness.CpuMeter({'kea': kea.pid}).start()
         unrelay = Unrelay(client, run_dir).start()
         perfdhcp = Perfdhcp(client, AGENT_INTERFACE, run_dir, '02:bb')
         same_path = run_steps(perfdhcp, options['rates'], options['seconds'])
@@ -316,7 +344,7 @@ def bench_kea(options, run_dir):
                   client.defaultIntf().name))
         native = Perfdhcp(client, client.defaultIntf().name, run_dir,
                           '02:bc')
-        meter = harness.CpuMeter().start()
+        meter = harness.CpuMeter({'kea': kea.pid}).start()
         native_steps = run_steps(native, options['rates'],
                                  options['seconds'])
         cpu_native = meter.stop()
@@ -325,6 +353,12 @@ def bench_kea(options, run_dir):
             unrelay.stop()
         harness.stop_process(kea)
         net.stop()
+    for cpu, steps in ((cpu_same_path, same_path),
+                       (cpu_native, native_steps)):
+        exchanges = sum(step['completed'] for step in steps)
+        if exchanges and cpu.get('kea_cpu_s') is not None:
+            cpu['kea_ms_per_exchange'] = round(
+                1000.0 * cpu['kea_cpu_s'] / exchanges, 3)
     return {'same_path': {'server': 'kea', 'steps': same_path,
                           'unrelay': unrelay_counters,
                           'cpu': cpu_same_path},
@@ -419,6 +453,12 @@ def summary_rows(results):
                 _rate(found['max_rate']), _rate(found['sustained_rate']),
                 _latency_at_sustained(figures)),
             '>= 2000/s' if key.startswith('tmip') else ''])
+    cpu = [(label, results[key]['cpu']) for key, label in _SYSTEMS
+           if key in results]
+    rows.append(['DHCP CPU per admitted host (controller, ovs-vswitchd) '
+                 'and per Kea exchange',
+                 '; '.join('%s: %s' % (label, _cpu_text(figures))
+                           for label, figures in cpu), ''])
     if 'ratio_max_rate' in results:
         rows.append(['DHCP ours (meter raised) / Kea (same path), max '
                      'and sustained rate',
@@ -426,6 +466,15 @@ def summary_rows(results):
                                   results['ratio_sustained_rate']),
                      'as close to 1 as possible'])
     return rows
+
+
+def _cpu_text(cpu):
+    if 'controller_ms_per_binding' in cpu:
+        return '%s ms, %s ms' % (cpu['controller_ms_per_binding'],
+                                 cpu['ovs_vswitchd_ms_per_binding'])
+    if 'kea_ms_per_exchange' in cpu:
+        return '%s ms' % cpu['kea_ms_per_exchange']
+    return '-'
 
 
 def _rate(value):
@@ -464,11 +513,11 @@ def parse_arguments(argv=None):
     """Return the command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true',
-                        help='rates 500 and 2000 for 3 s each')
+                        help='rates 100, 500 and 2000 for 3 s each')
     parser.add_argument('--rates', type=lambda text: [
         int(part) for part in text.split(',')],
         help='comma-separated offered rates in new clients/s (default '
-             '250,500,1000,2000,4000)')
+             '50,100,250,500,1000,2000,4000)')
     parser.add_argument('--seconds', type=int,
                         help='seconds per rate step (default 5)')
     parser.add_argument('--meter-rate', type=int,
@@ -490,7 +539,7 @@ def main(argv=None):
     if os.geteuid() != 0:
         print('bench_dhcp.py needs root (Mininet and Open vSwitch)')
         return 2
-    harness.quiet_mininet()
+    harness.prepare_process()
     machine = harness.describe_machine()
     results = run(quick=args.quick, rates=args.rates, seconds=args.seconds,
                   meter_rate=args.meter_rate, kea=args.kea)

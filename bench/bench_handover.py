@@ -217,10 +217,13 @@ def run_tmip(options, run_dir, plan):
         completed = scenario.finish()
         history = tmip.rest.get('/tmip/handovers')
         counters = tmip.rest.get('/tmip/counters')
+        hosts = tmip.rest.get('/tmip/hosts')
         _attach_handovers(scenario.moves, history, host.MAC())
         quiet = scenario.analyse()
         return _figures('tmip', scenario, completed, quiet,
                         {'counters': counters,
+                         'hosts_registered': [entry['mac']
+                                              for entry in hosts],
                          'controller_rss_mib':
                              tmip.controller.resident_mib(),
                          'setup_timings': tmip.timings})
@@ -482,7 +485,7 @@ def main(argv=None):
     if os.geteuid() != 0:
         print('bench_handover.py needs root (Mininet and Open vSwitch)')
         return 2
-    harness.quiet_mininet()
+    harness.prepare_process()
     machine = harness.describe_machine()
     results = run(quick=args.quick, moves=args.moves, cells=args.cells,
                   dwell=args.dwell, bitrate=args.bitrate, seed=args.seed,

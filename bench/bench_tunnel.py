@@ -237,7 +237,7 @@ def main(argv=None):
     if os.geteuid() != 0:
         print('bench_tunnel.py needs root (Mininet and Open vSwitch)')
         return 2
-    harness.quiet_mininet()
+    harness.prepare_process()
     machine = harness.describe_machine()
     results = run(quick=args.quick, rounds=args.rounds,
                   seconds=args.seconds, pings=args.pings)

@@ -1,4 +1,4 @@
-"""What the emulation benchmarks share: processes, networks and figures.
+"""Helpers the emulation benchmarks share: processes, networks, figures.
 
 Holds:
 - ``describe_machine``, the facts a result is recorded with;
@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import re
+import signal
 import socket
 import string
 import subprocess
@@ -52,9 +53,19 @@ class BenchError(Exception):
     """A benchmark cannot go on; the message names the cause."""
 
 
-def quiet_mininet():
-    """Show only Mininet's warnings and errors, not its progress."""
+def prepare_process():
+    """Set up a benchmark's main process before it builds anything.
+
+    Mininet prints only its warnings and errors, and SIGTERM raises
+    KeyboardInterrupt, so that the ``finally`` blocks stop every
+    process and network the benchmark started, as Ctrl-C does.
+    """
     setLogLevel('warning')
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt()
 
 
 # -- the machine
@@ -119,21 +130,36 @@ def describe_machine():
                             * os.sysconf('SC_PHYS_PAGES') / 2 ** 30, 1),
         'load_average': load_average(),
         'other_ryu_managers': other_controllers(),
+        'other_bridges': len(other_bridges()),
     }
 
 
-class CpuMeter:
-    """CPU use of the machine and of ovs-vswitchd between two readings.
+def other_bridges():
+    """Return the OVS bridges whose names are not the benchmarks' (b...).
 
-    ``start`` takes the first reading and ``stop`` returns, for the time
-    in between, the machine's busy share of all its CPUs and
-    ovs-vswitchd's CPU time as a share of one CPU (100 = one core
-    busy), both in percent.
+    Every bridge shares the one ovs-vswitchd, whose main thread forwards
+    the packets of all of them in the userspace datapath.
+    """
+    output = subprocess.run(['ovs-vsctl', 'list-br'], capture_output=True,
+                            text=True).stdout
+    return [name for name in output.split()
+            if not re.match(r'b[a-z]{2}s\d+$', name)]
+
+
+class CpuMeter:
+    """CPU use of the machine and of some processes between two readings.
+
+    ``processes`` maps names to pids; ovs-vswitchd is always measured.
+    ``stop`` returns, for the time since ``start``, the machine's busy
+    share of all its CPUs (``machine_busy_pct``), each process's CPU
+    time as a share of one CPU (``<name>_pct``, 100 = one core busy) and
+    in seconds (``<name>_cpu_s``).
     """
 
-    def __init__(self):
+    def __init__(self, processes=None):
+        self._pids = {'ovs_vswitchd': _pid_of('ovs-vswitchd')}
+        self._pids.update(processes or {})
         self._start = None
-        self._ovs_pid = _pid_of('ovs-vswitchd')
 
     def start(self):
         """Take the first reading; return self."""
@@ -141,18 +167,22 @@ class CpuMeter:
         return self
 
     def stop(self):
-        """Return {'machine_busy_pct', 'ovs_vswitchd_pct'} since start."""
+        """Return the figures since ``start`` as a dict."""
         end = self._reading()
-        busy = end[0] - self._start[0]
-        total = end[1] - self._start[1]
-        seconds = end[3] - self._start[3]
+        busy = end['busy'] - self._start['busy']
+        total = end['total'] - self._start['total']
+        seconds = end['time'] - self._start['time']
         result = {'machine_busy_pct': (round(100.0 * busy / total, 1)
-                                       if total else None),
-                  'ovs_vswitchd_pct': None}
-        if end[2] is not None and self._start[2] is not None and seconds:
-            ticks = os.sysconf('SC_CLK_TCK')
-            result['ovs_vswitchd_pct'] = round(
-                100.0 * (end[2] - self._start[2]) / ticks / seconds, 1)
+                                       if total else None)}
+        ticks = os.sysconf('SC_CLK_TCK')
+        for name in self._pids:
+            before, after = self._start[name], end[name]
+            if before is None or after is None or not seconds:
+                result[name + '_pct'] = result[name + '_cpu_s'] = None
+                continue
+            cpu_seconds = (after - before) / ticks
+            result[name + '_cpu_s'] = round(cpu_seconds, 2)
+            result[name + '_pct'] = round(100.0 * cpu_seconds / seconds, 1)
         return result
 
     def _reading(self):
@@ -160,19 +190,24 @@ class CpuMeter:
             fields = [int(value) for value in stat.readline().split()[1:]]
         idle = fields[3] + fields[4]
         total = sum(fields[:8])
-        return (total - idle, total, self._process_ticks(),
-                time.monotonic())
+        reading = {'busy': total - idle, 'total': total,
+                   'time': time.monotonic()}
+        for name, pid in self._pids.items():
+            reading[name] = _process_ticks(pid)
+        return reading
 
-    def _process_ticks(self):
-        if self._ovs_pid is None:
-            return None
-        try:
-            with open('/proc/%d/stat' % self._ovs_pid) as stat:
-                fields = stat.read().rsplit(')', 1)[1].split()
-        except OSError:
-            return None
-        # utime and stime are fields 14 and 15 of proc(5).
-        return int(fields[11]) + int(fields[12])
+
+def _process_ticks(pid):
+    """Return a process's user plus system CPU time in clock ticks."""
+    if pid is None:
+        return None
+    try:
+        with open('/proc/%d/stat' % pid) as stat:
+            fields = stat.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime are fields 14 and 15 of proc(5).
+    return int(fields[11]) + int(fields[12])
 
 
 def _pid_of(program):
@@ -471,12 +506,12 @@ def stop_process(process, timeout=5.0):
 class TmipRun:
     """A TMip network with its controller, started and ready for traffic.
 
-    ``start`` builds ``TmipTopo(cells, hosts)`` under the prefix, writes
-    the controller's config (``extra`` adds ``[tmip]`` options), starts
-    ``ryu-manager tmip_ryu.apps``, connects the bridges, waits for every
-    core link, gives the mobile hosts a lease by DHCP, and waits until
-    every bridge holds the flows the controller expects.  ``stop`` undoes
-    all of it, by handle.
+    ``start`` builds ``TmipTopo(cells, hosts)`` under the prefix and
+    writes the controller's config (``extra`` adds ``[tmip]`` options).
+    It starts ``ryu-manager tmip_ryu.apps``, connects the bridges and
+    waits for every core link.  Then it gives the mobile hosts a lease by
+    DHCP and waits until every bridge has the flows the controller
+    expects.  ``stop`` undoes all of it, by handle.
     """
 
     def __init__(self, run_dir, prefix, cells=3, hosts='1', extra=None,
@@ -492,8 +527,13 @@ class TmipRun:
         self.controller = None
         self.timings = {}
 
-    def start(self, dhcp=True, settle_timeout=120):
-        """Start everything; return self."""
+    def start(self, dhcp=True, timeout=120):
+        """Start everything; return self.
+
+        ``timeout`` bounds each wait (bridges connected, core links,
+        flows settled) in seconds; a controller that installs the flows of
+        many bindings needs minutes.
+        """
         started = time.monotonic()
         self.net = build_network(self.prefix, cells=self.cells,
                                  hosts=self.hosts)
@@ -506,12 +546,12 @@ class TmipRun:
         self.timings['controller_start_s'] = round(
             time.monotonic() - started, 2)
         tmip_topo.attach_controller(self.net, self.controller.target)
-        wait_until(lambda: tmip_topo.bridges_connected(self.net), 60,
+        wait_until(lambda: tmip_topo.bridges_connected(self.net), timeout,
                    'the bridges to connect (log %s)'
                    % self.controller.log_path)
         links = 2 * self.cells
         wait_until(lambda: len((self.rest.try_get('/tmip/topology') or {})
-                               .get('links', ())) >= links, 60,
+                               .get('links', ())) >= links, timeout,
                    '%d core links in /tmip/topology' % links)
         self.timings['connected_s'] = round(time.monotonic() - started, 2)
         if dhcp:
@@ -519,7 +559,7 @@ class TmipRun:
                 host.start_dhcp(self.run_dir)
             for host in self.mobile_hosts():
                 host.dhcp.wait_bound(timeout=60)
-        self.wait_flows_settled(settle_timeout)
+        self.wait_flows_settled(timeout)
         self.timings['ready_s'] = round(time.monotonic() - started, 2)
         return self
 
@@ -537,7 +577,7 @@ class TmipRun:
         return tmip_topo.mobile_hosts(self.net)
 
     def flows_settled(self):
-        """Tell whether every bridge holds as many TMip flows as expected."""
+        """Tell whether every bridge has as many TMip flows as expected."""
         for switch in self.net.switches:
             expected = self.rest.try_get('/tmip/flows/%d'
                                          % int(switch.dpid, 16))

@@ -180,10 +180,15 @@ class NetworkState:
                 pools[cell] = pool_of(self.settings, cell)
         return pools
 
-    def network(self, placements=None):
+    def network(self):
         """Return the whole network as one ``openflow_rules.Network``."""
+        if self._network is None:
+            self._network = self._build_network()
+        return self._network
+
+    def _build_network(self):
         switches = self.switches()
-        hosts = placements if placements is not None else self.placements
+        hosts = self.placements
         # A host seen on a port that later turned out to be a core or
         # uplink port is left out until it shows up on an access port.
         hosts = {mac: host for mac, host in hosts.items()

@@ -237,12 +237,15 @@ def make_participant(datapath, flow_diff, tracker, role):
     return OrderedParticipant(datapath, flow_diff, tracker, role)
 
 
-def apply_flow_diff(installed, flow_diff):
-    """Return a flow set after a diff: deletes and modifies by identity."""
-    def identity(flow):
-        return (flow.table, flow.priority, flow.match)
+def apply_flow_diff(flows, flow_diff):
+    """Apply a diff in place to {identity: flow}: deletes, modifies, adds.
 
-    removed = {identity(f) for f in flow_diff.delete}
-    removed |= {identity(f) for f in flow_diff.modify}
-    kept = {f for f in installed if identity(f) not in removed}
-    return frozenset(kept | set(flow_diff.modify) | set(flow_diff.add))
+    Deletes and modifies match by identity (table, priority, match), as
+    strict flow-mods do on the switch.
+    """
+    for flow in flow_diff.delete:
+        flows.pop(flow.identity, None)
+    for flow in flow_diff.modify:
+        flows[flow.identity] = flow
+    for flow in flow_diff.add:
+        flows[flow.identity] = flow

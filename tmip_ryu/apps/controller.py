@@ -48,17 +48,35 @@ SETTLE_SECONDS = 6.0
 
 
 class SwitchRecord:
-    """A connected switch and what the controller believes it holds."""
+    """A connected switch and the flows the controller believes it has.
 
-    __slots__ = ('datapath', 'installed', 'connected_at', 'reconciled',
+    ``flows`` maps each flow's identity (table, priority, match) to the
+    flow, so that applying one host's changes costs time in proportion to
+    the changes, not to every flow of the switch.
+    """
+
+    __slots__ = ('datapath', 'flows', 'connected_at', 'reconciled',
                  'stats_buffer')
 
     def __init__(self, datapath):
         self.datapath = datapath
-        self.installed = frozenset()
+        self.flows = {}
         self.connected_at = time.monotonic()
         self.reconciled = False
         self.stats_buffer = []
+
+    @property
+    def installed(self):
+        """The switch's TMip flows as a frozenset."""
+        return frozenset(self.flows.values())
+
+    @installed.setter
+    def installed(self, flows):
+        self.flows = {flow.identity: flow for flow in flows}
+
+    def apply(self, flow_diff):
+        """Record that a diff was applied to the switch."""
+        apply_flow_diff(self.flows, flow_diff)
 
 
 class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
@@ -331,7 +349,7 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
             datapath.send_msg(message)
         datapath.send_msg(datapath.ofproto_parser.OFPBarrierRequest(
             datapath))
-        record.installed = apply_flow_diff(record.installed, flow_diff)
+        record.apply(flow_diff)
         return len(messages)
 
     def sync_all(self):

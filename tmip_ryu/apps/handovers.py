@@ -12,8 +12,7 @@ from ryu.lib import hub
 import openflow_rules as rules
 from tmip_ryu.mlr import PENDING
 from tmip_ryu.network_state import placement_of
-from tmip_ryu.transactions import (ParticipantGroup, apply_flow_diff,
-                                   make_participant)
+from tmip_ryu.transactions import ParticipantGroup, make_participant
 
 
 class HandoverMixin:
@@ -70,8 +69,7 @@ class HandoverMixin:
             for change in plan:
                 record = self.switches.get(change.dpid)
                 if record is not None:
-                    record.installed = apply_flow_diff(record.installed,
-                                                       change.diff)
+                    record.apply(change.diff)
             self.state.place(self.register.get(mac))
             # The register updated the binding in place: the old place is
             # in the hand-over's snapshot.

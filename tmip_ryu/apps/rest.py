@@ -148,7 +148,7 @@ def topology_of(app):
             'openflow_version': record.datapath.ofproto.OFP_VERSION,
             'ports': {str(p): app.state.port_role(dpid, p)
                       for p in sorted(ports)},
-            'flows': len(record.installed)})
+            'flows': len(record.flows)})
     links = [{'src_dpid': link.src_dpid, 'src_port': link.src_port,
               'dst_dpid': link.dst_dpid, 'dst_port': link.dst_port}
              for link in sorted(app.state.core_links(), key=_link_key)]

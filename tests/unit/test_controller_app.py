@@ -448,3 +448,22 @@ def test_roaming_move_commits_new_then_home_then_old(app):
     assert 1 in order[1:-1]
     for datapath in switches:
         assert installed(app, datapath.id) == app.desired_flows(datapath.id)
+
+
+def test_frames_during_move_are_held_then_sent_on(app):
+    one, two = _two_cells_with_host(app)
+    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    data_frame = arp_frame(2, '10.1.0.2', '10.9.9.9', mac=HOST)
+
+    for _ in range(3):
+        packet_in(app, two, 3, data_frame)
+    held = len(app.held_frames[HOST])
+    _run_greenthreads(app, (one, two))
+
+    assert held == 3
+    assert HOST not in app.held_frames
+    table = two.ofproto.OFPP_TABLE
+    resent = [m for m in two.of_type('OFPPacketOut')
+              if m.actions[0].port == table]
+    assert len(resent) == 3
+    assert all(m.data == data_frame for m in resent)

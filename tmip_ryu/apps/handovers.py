@@ -20,6 +20,7 @@ class HandoverMixin:
 
     def _init_handovers(self):
         self.handover_threads = {}    # mac -> green thread running moves
+        self.moving_to = {}           # mac -> (dpid, port) being moved to
 
     def request_handover(self, binding, cell, dpid, port, detected_at,
                          frame, data):
@@ -34,8 +35,25 @@ class HandoverMixin:
             # Already there, already heading there, or queued behind the
             # running hand-over of this host (the last move wins).
             return
+        self.moving_to[mac] = (dpid, port)
         self.handover_threads[mac] = hub.spawn(self._run_handovers, mac,
                                                handover)
+
+    def hold_if_moving_here(self, datapath, in_port, data):
+        """Hold a frame of a host being moved to this port; True if held.
+
+        While a hand-over is in flight, the host's frames keep arriving
+        here by table-miss.  Reading only the source MAC and holding them
+        keeps the event queue free for the bundle and barrier replies the
+        hand-over waits for, and the frames are sent on after the commit.
+        """
+        if not self.moving_to or len(data) < 14:
+            return False
+        mac = ':'.join('%02x' % octet for octet in data[6:12])
+        if self.moving_to.get(mac) != (datapath.id, in_port):
+            return False
+        self.hold_frame(mac, datapath.id, in_port, data)
+        return True
 
     def _run_handovers(self, mac, handover):
         try:
@@ -49,8 +67,12 @@ class HandoverMixin:
                 # A move that raised before it ran is recorded as aborted
                 # here, so the host is never stuck behind it.
                 handover = self.coordinator.next_for(mac)
+                if handover is not None:
+                    self.moving_to[mac] = (handover.target.dpid,
+                                           handover.target.port)
         finally:
             self.handover_threads.pop(mac, None)
+            self.moving_to.pop(mac, None)
 
     def _run_one(self, handover):
         mac = handover.mac

@@ -56,6 +56,8 @@ class HostPacketMixin:
             self.logger.debug('packet-in from unknown switch %016x dropped',
                               datapath.id)
             return
+        if self.hold_if_moving_here(datapath, in_port, msg.data):
+            return
         frame = parse_frame(msg.data)
         if frame is None or frame.error:
             self.count('malformed_frames')

@@ -39,5 +39,11 @@ demo: setup
 	@sh scripts/check-root.sh "make demo"
 	$(PYTHON) mininet/demo.py $(DEMO_ARGS)
 
+# Every benchmark (root; Mininet, OVS, Kea): figures and ratios go to
+# bench/results/<time>.json and .md.  BENCH_ARGS='--quick' for a short run.
+bench: setup
+	@sh scripts/check-root.sh "make bench"
+	$(PYTHON) bench/run_all.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

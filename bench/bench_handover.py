@@ -46,8 +46,8 @@ IPERF_PORT = 5201
 FLAT_NETWORK = '10.9.0.0/24'
 FLAT_HOST = '10.9.0.1'
 FLAT_GATEWAY = '10.9.0.254'
-# Windows of one dwell each, just before the first move, that show the
-# gaps a stream has with no move at all; traffic starts a second earlier.
+# Windows of one dwell each, just before the first move, show the gaps a
+# stream has with no move at all.  Traffic starts a second before them.
 QUIET_WINDOWS = 2
 # The gap window of a move ends this long before the next move starts.
 WINDOW_MARGIN = 0.05
@@ -272,9 +272,10 @@ def run_baseline(options, run_dir, plan):
 def _flat_addressing(net, host):
     """Give h1 and r0 static addresses on one flat /24.
 
-    ``r0``'s interface to cell 1 becomes the gateway; its interfaces to
+    ``r0``'s interface to cell 1 becomes the gateway.  Its interfaces to
     the other cells go down, so that the flat segment has one router
-    port, and it answers ARP only for addresses of the interface asked.
+    port, and ``arp_ignore=1`` makes it reply to ARP only for addresses
+    of the interface the request came in on.
     """
     router = harness.node(net, 'r0')
     cell_one = harness.node(net, 's1')

@@ -50,9 +50,9 @@ DEFAULTS = {'bindings': [1000, 10000, 100000], 'cells': [3, 6, 12],
             'moves': 20, 'dwell': 1.0, 'seed': 1, 'quick_tools': False}
 QUICK = {'bindings': [1000, 10000], 'cells': [3, 6], 'moves': 6,
          'quick_tools': True}
-# Seconds each start-up wait may take: a case whose controller is not
-# ready by then is recorded as not ready, so every case stays within
-# minutes.
+# Seconds a case's start may take, from building the network to the
+# settled flows.  A controller that is not ready by then is recorded as
+# not ready, so that every case stays within minutes.
 START_TIMEOUT = 300
 
 
@@ -135,7 +135,7 @@ def case(run_dir, cells, options, preloaded=0):
     try:
         try:
             tmip.start(timeout=START_TIMEOUT)
-        except harness.BenchError as error:
+        except (harness.BenchError, TimeoutError) as error:
             figures['error'] = str(error)
             figures.update(log_figures(tmip))
             return figures

@@ -106,6 +106,18 @@ def other_controllers():
     return count
 
 
+def source_version():
+    """Return the repository's commit and whether the code under test
+    (tmip_ryu, openflow_rules, mininet) differs from it."""
+    commit = _first_line(['git', '-C', REPO, 'rev-parse', '--short',
+                          'HEAD'])
+    changes = subprocess.run(
+        ['git', '-C', REPO, 'status', '--porcelain', '--', 'tmip_ryu',
+         'openflow_rules', 'mininet'], capture_output=True,
+        text=True).stdout
+    return {'commit': commit, 'uncommitted_changes': bool(changes.strip())}
+
+
 def describe_machine():
     """Return the CPU, kernel, OVS and Python versions and the load."""
     cpu = platform.processor() or 'unknown'
@@ -131,6 +143,7 @@ def describe_machine():
         'load_average': load_average(),
         'other_ryu_managers': other_controllers(),
         'other_bridges': len(other_bridges()),
+        'source': source_version(),
     }
 
 
@@ -527,14 +540,20 @@ class TmipRun:
         self.controller = None
         self.timings = {}
 
-    def start(self, dhcp=True, timeout=120):
+    def start(self, dhcp=True, timeout=180):
         """Start everything; return self.
 
-        ``timeout`` bounds each wait (bridges connected, core links,
-        flows settled) in seconds; a controller that installs the flows of
-        many bindings needs minutes.
+        ``timeout`` bounds the whole start in seconds, from building the
+        network to the settled flows; a controller that installs the
+        flows of many bindings needs minutes.  Raises BenchError when a
+        step does not finish in time.
         """
         started = time.monotonic()
+        deadline = started + timeout
+
+        def left():
+            return max(1.0, deadline - time.monotonic())
+
         self.net = build_network(self.prefix, cells=self.cells,
                                  hosts=self.hosts)
         config_path = os.path.join(self.run_dir, 'tmip.conf')
@@ -542,24 +561,25 @@ class TmipRun:
             config_file.write(tmip_topo.controller_config(
                 self.net, state_file=self.state_file, extra=self.extra))
         self.controller = RyuManager('tmip_ryu.apps', self.run_dir,
-                                     config_path).start()
+                                     config_path).start(left())
         self.timings['controller_start_s'] = round(
             time.monotonic() - started, 2)
         tmip_topo.attach_controller(self.net, self.controller.target)
-        wait_until(lambda: tmip_topo.bridges_connected(self.net), timeout,
+        wait_until(lambda: tmip_topo.bridges_connected(self.net), left(),
                    'the bridges to connect (log %s)'
                    % self.controller.log_path)
         links = 2 * self.cells
         wait_until(lambda: len((self.rest.try_get('/tmip/topology') or {})
-                               .get('links', ())) >= links, timeout,
-                   '%d core links in /tmip/topology' % links)
+                               .get('links', ())) >= links, left(),
+                   '%d core links in /tmip/topology (log %s)'
+                   % (links, self.controller.log_path))
         self.timings['connected_s'] = round(time.monotonic() - started, 2)
         if dhcp:
             for host in self.mobile_hosts():
                 host.start_dhcp(self.run_dir)
             for host in self.mobile_hosts():
-                host.dhcp.wait_bound(timeout=60)
-        self.wait_flows_settled(timeout)
+                host.dhcp.wait_bound(timeout=min(60.0, left()))
+        self.wait_flows_settled(left())
         self.timings['ready_s'] = round(time.monotonic() - started, 2)
         return self
 

@@ -87,8 +87,12 @@ def machine_line(machine):
 
 def markdown(document):
     """Return the Markdown report: machine, summary, one section each."""
+    source = document['machine']['source']
     lines = ['# tmip_ryu benchmarks, %s\n' % document['started'],
-             'Command: `%s`\n' % document['command'],
+             'Command: `%s` at commit %s%s\n' % (
+                 document['command'], source['commit'],
+                 ' with uncommitted changes to the code under test'
+                 if source['uncommitted_changes'] else ''),
              'Machine: %s\n' % machine_line(document['machine']),
              harness.markdown_table(['benchmark', 'figure', 'value',
                                      'target'], summary(document['results']))]

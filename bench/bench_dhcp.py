@@ -434,9 +434,10 @@ _SYSTEMS = (('tmip_default_meter', 'TMip, default meter'),
 def _latency_at_sustained(figures):
     sustained = figures['capacity']['sustained_rate']
     for step in figures['steps']:
-        if step['offered_rate'] == sustained:
-            return step['exchange_ms']
-    return None
+        if step['offered_rate'] == sustained and \
+                step['exchange_ms'] is not None:
+            return '%.1f' % step['exchange_ms']
+    return '-'
 
 
 def summary_rows(results):

@@ -222,6 +222,9 @@ def run_tmip(options, run_dir, plan):
         quiet = scenario.analyse()
         return _figures('tmip', scenario, completed, quiet,
                         {'counters': counters,
+                         'handover_history': [
+                             entry for entry in history
+                             if entry.get('mac') == host.MAC()],
                          'hosts_registered': [entry['mac']
                                               for entry in hosts],
                          'controller_rss_mib':
@@ -364,6 +367,10 @@ def summary_rows(results):
         ['hand-over phases: queued / prepare / commit (p50)',
          ' / '.join(_p50(tmip['handover'][key]) for key in
                     ('queued_ms', 'prepare_ms', 'commit_ms')) + ' ms', ''],
+        ['hand-overs the controller committed',
+         '%s for %d moves' % (tmip['counters'].get('handovers', {})
+                              .get('committed', '-'), moves),
+         '%d' % moves],
         ['port move to packet-in (detect_ms)',
          harness.format_stats(tmip['detect_ms']), ''],
         ['data-plane gap, ext -> h1',

@@ -60,13 +60,18 @@ def run_benchmarks(names, quick, run_root):
 def summary(results):
     """Return [benchmark, figure, value, target] rows of every benchmark."""
     rows = []
-    for name, figures in results.items():
+    for name, figures in _in_order(results):
         if 'error' in figures:
             rows.append([name, 'did not run', figures['error'], ''])
             continue
         for row in BENCHMARKS[name].summary_rows(figures):
             rows.append([name] + row)
     return rows
+
+
+def _in_order(results):
+    """Return (name, results) pairs in the order the benchmarks run."""
+    return [(name, results[name]) for name in BENCHMARKS if name in results]
 
 
 def machine_line(machine):
@@ -96,7 +101,7 @@ def markdown(document):
              'Machine: %s\n' % machine_line(document['machine']),
              harness.markdown_table(['benchmark', 'figure', 'value',
                                      'target'], summary(document['results']))]
-    for name, figures in document['results'].items():
+    for name, figures in _in_order(document['results']):
         if 'error' in figures:
             lines.append('\n## %s\n\nDid not run: %s\n'
                          % (name, figures['error']))

@@ -169,7 +169,7 @@ def _check(host, command):
                                  % (command, host, output.strip()))
 
 
-class Unrelay:
+class Translator:
     """The veth pair and ``dhcp_unrelay.py`` inside the perfdhcp host."""
 
     def __init__(self, host, run_dir):
@@ -241,7 +241,7 @@ def bench_controller(options, run_dir, meter_rate):
     try:
         tmip.start(dhcp=False)
         host = tmip.node('h1')
-        unrelay = Unrelay(host, run_dir).start()
+        unrelay = Translator(host, run_dir).start()
         perfdhcp = Perfdhcp(host, AGENT_INTERFACE, run_dir, '02:bd')
 
         def bindings():
@@ -332,7 +332,7 @@ def bench_kea(options, run_dir):
         server = harness.node(net, 'h2')
         kea = start_kea(server, run_dir)
         meter = harness.CpuMeter({'kea': kea.pid}).start()
-        unrelay = Unrelay(client, run_dir).start()
+        unrelay = Translator(client, run_dir).start()
         perfdhcp = Perfdhcp(client, AGENT_INTERFACE, run_dir, '02:bb')
         same_path = run_steps(perfdhcp, options['rates'], options['seconds'])
         unrelay_counters = unrelay.stop()

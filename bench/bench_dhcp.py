@@ -7,10 +7,10 @@ OFFER, REQUEST, ACK) per second and their latency.  The same steps run
 against:
 
 - the TMip controller through a userspace OVS cell, first with the
-  default packet-in meter (1,000 packets/s per switch, which allows 500
-  exchanges/s, since each exchange sends two packet-ins) and then with
-  the meter raised to ``--meter-rate``, which shows the controller's
-  own limit;
+  default packet-in meter and then with the meter raised to
+  ``--meter-rate``, which shows the controller's own limit.  The
+  default meter (1,000 packets/s per switch) allows 500 exchanges/s,
+  because each exchange sends two packet-ins;
 - Kea's ``kea-dhcp4`` (memfile leases in the run directory, one
   100.64.0.0/10 pool) in a Mininet host of its own behind a userspace
   OVS learning switch, reached the same way as the controller and, as a
@@ -67,7 +67,7 @@ DEFAULTS = {'rates': [50, 100, 250, 500, 1000, 2000, 4000], 'seconds': 5,
             'meter_rate': 100000, 'kea': True}
 QUICK = {'rates': [100, 500, 2000], 'seconds': 3}
 # After a step, the controller may still be working through a backlog of
-# packet-ins; the next step starts once its binding count has stopped
+# packet-ins.  The next step starts once its binding count has stopped
 # growing for a second, or after this many seconds.
 DRAIN_TIMEOUT = 30
 
@@ -129,9 +129,9 @@ def parse_report(text):
     """Return the figures of perfdhcp's final report as a dict.
 
     ``rate`` is perfdhcp's four-way exchanges per second, which it
-    divides by the whole run, exit wait included; ``do`` and
-    ``ra`` hold the DISCOVER-OFFER and REQUEST-ACK counters and delays;
-    ``exchange_ms`` is the sum of their mean delays, the mean time of a
+    divides by the whole run, exit wait included.  ``do`` and ``ra``
+    are the DISCOVER-OFFER and REQUEST-ACK counters and delays.
+    ``exchange_ms`` is the sum of their mean delays: the mean time of a
     whole exchange less perfdhcp's own turnaround.  Figures perfdhcp did
     not print are None.
     """

@@ -6,7 +6,7 @@ Three parts:
 - ``bench/bench_rules.py`` (flows and hand-over plans of a 100-cell,
   10,000-host model) and ``bench/bench_mlr.py`` (the register: durable
   allocations, hand-overs, memory, recovery) run as they are, with
-  ``--quick`` for bench_mlr in quick mode; their figures are read from
+  ``--quick`` for bench_mlr in quick mode.  Their figures are read from
   their output;
 - bindings: the state file is preloaded with 1,000 / 10,000 / 100,000
   bindings through the register's own ``Register`` and ``Store``,
@@ -41,8 +41,8 @@ import harness
 from harness import tmip_topo
 from tmip_ryu.mlr import Register, Store
 
-# Cells 1-3 get large pools, so that 100,000 bindings fit; the default
-# 10.<cell>.0.0/16 holds 16,384 /30s.
+# Cells 1-3 get large pools, so that 100,000 bindings fit.  The default
+# 10.<cell>.0.0/16 has room for 16,384 /30s.
 POOLS = {1: '100.64.0.0/12', 2: '100.80.0.0/12', 3: '100.96.0.0/12'}
 FAKE_FIRST_PORT = 100
 FAKE_PORTS = 200

@@ -1,8 +1,8 @@
 """Turn perfdhcp's relayed DHCPv4 messages into client broadcasts and back.
 
-Kea's perfdhcp (2.2) always acts as a relay agent for DHCPv4: it sends
+Kea's perfdhcp (2.2) always acts as a relay agent for DHCPv4.  It sends
 every DISCOVER and REQUEST from its own interface MAC, with ``giaddr``
-set to its address and ``hops`` 1, and waits for replies on UDP port 67
+set to its address and ``hops`` 1.  It waits for replies on UDP port 67
 of that address.  A server that learns hosts from their first frame and
 ignores relayed messages, as the TMip controller does, never answers it.
 
@@ -177,7 +177,7 @@ class Unrelay:
                 frame, address = sock.recvfrom(65535)
             except BlockingIOError:
                 return
-            # A packet socket also sees the frames it sent itself.
+            # A packet socket also receives the frames it sent itself.
             if address[2] != PACKET_OUTGOING:
                 handler(frame)
 

@@ -544,7 +544,7 @@ class TmipRun:
         """Start everything; return self.
 
         ``timeout`` bounds the whole start in seconds, from building the
-        network to the settled flows; a controller that installs the
+        network to the settled flows.  A controller that installs the
         flows of many bindings needs minutes.  Raises BenchError when a
         step does not finish in time.
         """

@@ -139,7 +139,7 @@ def window_figures(arrivals, start_ns, end_ns):
       schedule, and ``lost``: those of them that never arrived (at any
       time, so a late datagram is not lost);
     - ``recovered``: whether the stream delivered in the last 50 ms of
-      the window; if not, ``gap_ms`` ends at ``end_ns`` and is a lower
+      the window.  If not, ``gap_ms`` ends at ``end_ns`` and is a lower
       bound of the outage.
     """
     times = arrivals.arrival_times

@@ -1,12 +1,16 @@
 """Run every benchmark and write one JSON file and one Markdown table.
 
 The benchmarks run one after another, each on a network of its own:
-``bench_handover`` (hand-over cost against a simple_switch_13 baseline),
-``bench_dhcp`` (perfdhcp against the controller and Kea),
-``bench_tunnel`` (throughput and RTT at home and roaming) and
-``bench_scale`` (the rules and register benchmarks, and hand-overs with
-more bindings and more cells).  A benchmark that fails is recorded
-with its error and the others still run.
+
+- ``bench_handover``: hand-over cost, against a simple_switch_13
+  baseline;
+- ``bench_dhcp``: perfdhcp against the controller and Kea;
+- ``bench_tunnel``: throughput and RTT at home and roaming;
+- ``bench_scale``: the rules and register benchmarks, and hand-overs
+  with more bindings and more cells.
+
+A benchmark that fails is recorded with its error and the others still
+run.
 
 Run as root from the repository::
 

@@ -56,12 +56,6 @@ OPTIONS = [
                     'to the state file; DHCP ACKs wait for the next one.'),
     cfg.IntOpt('expiry_interval', default=10,
                help='Seconds between checks for expired leases.'),
-    cfg.IntOpt('move_back_holdoff_ms', default=300,
-               help='Milliseconds after a hand-over during which frames '
-                    'of the host from the place it left do not move it '
-                    'back at once; a move back is decided when the time '
-                    'is up, if that port still exists. 0 turns this '
-                    'off.'),
 ]
 
 cfg.CONF.register_opts(OPTIONS, group=GROUP)
@@ -99,7 +93,6 @@ class TmipSettings:
     handover_timeout: float = 2.0
     flush_interval_ms: int = 5
     expiry_interval: int = 10
-    move_back_holdoff_ms: int = 300
 
     def cell_of(self, dpid):
         """Return the cell id of a switch, or None if it has none."""
@@ -200,9 +193,6 @@ def load_settings(conf=None):
         if values[name] < 1:
             raise ConfigError('%s: %d must be 1 or more' % (name,
                                                            values[name]))
-    if not 0 <= values['move_back_holdoff_ms'] <= 10000:
-        raise ConfigError('move_back_holdoff_ms: %d must be 0 to 10000'
-                          % values['move_back_holdoff_ms'])
     if values['handover_timeout'] <= 0:
         raise ConfigError('handover_timeout: %s must be above 0 seconds'
                           % values['handover_timeout'])
@@ -228,8 +218,7 @@ def load_settings(conf=None):
         packet_in_rate=values['packet_in_rate'],
         handover_timeout=values['handover_timeout'],
         flush_interval_ms=values['flush_interval_ms'],
-        expiry_interval=values['expiry_interval'],
-        move_back_holdoff_ms=values['move_back_holdoff_ms'])
+        expiry_interval=values['expiry_interval'])
 
 
 def check_port_free(host, port, option):

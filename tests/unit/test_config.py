@@ -76,8 +76,6 @@ def test_sample_config_file_loads(tmp_path):
     ('lease_time = 10\n', 'lease_time'),
     ('handover_timeout = 0\n', 'handover_timeout'),
     ('flush_interval_ms = 0\n', 'flush_interval_ms'),
-    ('move_back_holdoff_ms = -1\n', 'move_back_holdoff_ms'),
-    ('move_back_holdoff_ms = 60000\n', 'move_back_holdoff_ms'),
 ])
 def test_wrong_value_names_its_option(conf, text, option):
     with pytest.raises(config.ConfigError) as raised:

@@ -5,15 +5,7 @@ its participants from the rules' hand-over plan (one per switch whose
 flows change, in the plan's make-before-break order) and runs each
 hand-over in its own green thread, because the replies it waits for
 arrive through this app's event loop.
-
-For a short hold-off after a move, frames of the host from the place it
-left do not move it back at once: Open vSwitch may still pass up frames
-it received at the old port before the move, and acting on them would
-move the host back and forth.  When the hold-off ends, the host moves
-back only if that port still exists.
 """
-
-import time
 
 from ryu.lib import hub
 
@@ -31,17 +23,13 @@ class HandoverMixin:
         self.moving_to = {}           # mac -> (dpid, port) being moved to
         # mac -> a pending move for the thread that is finishing the last
         self.next_handover = {}
-        self.left_places = {}         # mac -> (dpid, port, time it left)
-        self.deferred_moves = {}      # mac -> (cell, dpid, port)
 
     def request_handover(self, binding, cell, dpid, port, detected_at,
-                         frame=None, data=None):
+                         frame, data):
         """Start (or queue) the move of a known host to a new place."""
         mac = binding.mac
-        if self._from_left_place(mac, cell, dpid, port, detected_at):
-            return
-        if frame is not None and frame.ipv4 is not None and \
-                frame.arp is None and frame.dhcp is None:
+        if frame.ipv4 is not None and frame.arp is None and \
+                frame.dhcp is None:
             self.hold_frame(mac, dpid, port, data)
         handover = self.coordinator.request(mac, cell, dpid, port,
                                             detected_at=detected_at)
@@ -57,44 +45,6 @@ class HandoverMixin:
             return
         self.handover_threads[mac] = hub.spawn(self._run_handovers, mac,
                                                handover)
-
-    def _from_left_place(self, mac, cell, dpid, port, detected_at):
-        """Defer a move back to the place a host has just left; True if so.
-
-        The last frame seen there during the hold-off decides, when the
-        hold-off ends, whether the host moves back.
-        """
-        left = self.left_places.get(mac)
-        if left is None or left[:2] != (dpid, port):
-            return False
-        remaining = (self.settings.move_back_holdoff_ms / 1000.0 -
-                     (detected_at - left[2]))
-        if remaining <= 0:
-            del self.left_places[mac]
-            return False
-        self.count('frames_from_left_place')
-        if mac not in self.deferred_moves:
-            hub.spawn_after(remaining, self._decide_move_back, mac)
-        self.deferred_moves[mac] = (cell, dpid, port)
-        return True
-
-    def _decide_move_back(self, mac):
-        """At the end of a hold-off, move a host back if its port exists."""
-        cell, dpid, port = self.deferred_moves.pop(mac)
-        binding = self.register.get(mac)
-        if binding is None or (binding.dpid, binding.port) == (dpid, port):
-            return
-        if dpid not in self.switches or \
-                port not in self.state.ports.get(dpid, {}):
-            self.count('stale_frames_from_left_place')
-            self.logger.info('host %s: frames from switch %016x port %d, '
-                             'which it left, were stale: that port is gone',
-                             mac, dpid, port)
-            return
-        self.logger.info('host %s still sends from switch %016x port %d '
-                         'after the hold-off: moving it back', mac, dpid,
-                         port)
-        self.request_handover(binding, cell, dpid, port, time.monotonic())
 
     def hold_if_moving_here(self, datapath, in_port, data):
         """Hold a frame of a host being moved to this port; True if held.
@@ -152,10 +102,6 @@ class HandoverMixin:
                 if record is not None:
                     record.apply(change.diff)
             self.state.place(self.register.get(mac))
-            if self.settings.move_back_holdoff_ms:
-                self.left_places[mac] = (handover.before.dpid,
-                                         handover.before.port,
-                                         time.monotonic())
             # The register updated the binding in place: the old place is
             # in the hand-over's snapshot.
             self._forget_unplugged_port(handover.before.dpid,

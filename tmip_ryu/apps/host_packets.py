@@ -24,6 +24,9 @@ from tmip_ryu.packets import parse_frame
 _IGNORED_ETHERTYPES = (ether_types.ETH_TYPE_LLDP, 0x8809, 0x88f5)
 # A host may have at most this many frames waiting for its hand-over.
 _MAX_HELD_FRAMES = 64
+# For this many seconds after a port is deleted, a frame from it is a
+# frame Open vSwitch received before the deletion, not a new port.
+DELETED_PORT_SECONDS = 2.0
 
 
 def is_host_mac(mac):
@@ -42,6 +45,21 @@ class HostPacketMixin:
         self.replies_after_flush = []
         self.held_frames = {}     # mac -> [(dpid, in_port, data)]
         self.pool_warnings = {}   # cell -> time of the last warning
+        self.deleted_ports = {}   # (dpid, port) -> time it was deleted
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def port_deleted_handler(self, ev):
+        """Note when a port is deleted, and forget it when it returns."""
+        msg = ev.msg
+        key = (msg.datapath.id, msg.desc.port_no)
+        if msg.reason == msg.datapath.ofproto.OFPPR_DELETE:
+            now = time.monotonic()
+            self.deleted_ports[key] = now
+            for old in [k for k, at in self.deleted_ports.items()
+                        if now - at > DELETED_PORT_SECONDS]:
+                del self.deleted_ports[old]
+        else:
+            self.deleted_ports.pop(key, None)
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def packet_in_handler(self, ev):
@@ -89,6 +107,16 @@ class HostPacketMixin:
             return
         ports = self.state.ports.get(datapath.id, {})
         if in_port not in ports:
+            deleted_at = self.deleted_ports.get((datapath.id, in_port))
+            if deleted_at is not None and \
+                    detected_at - deleted_at < DELETED_PORT_SECONDS:
+                # Open vSwitch passed up a frame it received before the
+                # port was deleted (its port moved to another bridge).
+                self.count('frames_from_deleted_ports')
+                self.logger.debug('switch %016x port %d: frame from %s '
+                                  'after the port was deleted, dropped',
+                                  datapath.id, in_port, mac)
+                return
             # The frame overtook the port's status message.
             ports = dict(ports)
             ports[in_port] = '00:00:00:00:00:00'

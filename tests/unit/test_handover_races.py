@@ -1,0 +1,112 @@
+"""Frames from a port that has just left, and back-to-back moves.
+
+Open vSwitch may pass up frames it received at a port just before that
+port moved to another bridge.  They must not move the host back; and a
+move requested while the last one is being applied must run, not be
+dropped.
+"""
+
+import types
+
+import pytest
+from ryu.lib import hub
+from ryu.lib.packet import dhcp as ryu_dhcp
+
+from test_controller_app import (HOST, FakeWsgi, _run_greenthreads, connect,
+                                 link, packet_in)
+from test_packets_frames import arp_frame, dhcp_request_frame
+from tmip_ryu.apps import controller as controller_module
+from tmip_ryu.config import TmipSettings
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    settings = TmipSettings(state_file=str(tmp_path / 'state.sqlite'))
+    monkeypatch.setattr(controller_module, 'load_settings', lambda: settings)
+    monkeypatch.setattr(controller_module, 'check_listen_ports',
+                        lambda: None)
+    monkeypatch.setattr(controller_module, 'SETTLE_SECONDS', 0.0)
+    app = controller_module.TmipController(wsgi=FakeWsgi())
+    yield app
+    for thread in app.threads:
+        hub.kill(thread)
+
+
+def moved_from_one_to_two(app):
+    """Attach HOST at switch 1 port 2, then move it to switch 2 port 3."""
+    one = connect(app, 1)
+    two = connect(app, 2)
+    link(app, 1, 1, 2, 1)
+    packet_in(app, one, 2, dhcp_request_frame(ryu_dhcp.DHCP_DISCOVER,
+                                              mac=HOST))
+    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    _run_greenthreads(app, (one, two))
+    assert (app.register.get(HOST).dpid, app.register.get(HOST).port) == \
+        (2, 3)
+    return one, two
+
+
+def port_status(app, datapath, port_no, reason):
+    """Deliver a port status message to every handler Ryu would call."""
+    ev = types.SimpleNamespace(msg=types.SimpleNamespace(
+        datapath=datapath, reason=reason,
+        desc=types.SimpleNamespace(port_no=port_no,
+                                   hw_addr='0a:00:00:00:01:02')))
+    app.port_status_handler(ev)
+    app.port_deleted_handler(ev)
+
+
+def delete_port(app, datapath, port_no):
+    port_status(app, datapath, port_no, datapath.ofproto.OFPPR_DELETE)
+
+
+def test_move_requested_while_last_one_is_applied_runs(app):
+    one = connect(app, 1)
+    two = connect(app, 2)
+    three = connect(app, 3)
+    link(app, 1, 1, 2, 1)
+    link(app, 2, 2, 3, 1)
+    switches = (one, two, three)
+    packet_in(app, one, 2, dhcp_request_frame(ryu_dhcp.DHCP_DISCOVER,
+                                              mac=HOST))
+    # The frame from switch 3 arrives while the thread of the move to
+    # switch 2 is releasing the frames it held, after the commit.
+    release = app._release_held
+
+    def release_then_see_host_elsewhere(mac):
+        app._release_held = release
+        release(mac)
+        packet_in(app, three, 3, arp_frame(1, '10.1.0.2', '10.1.0.1',
+                                           mac=HOST))
+    app._release_held = release_then_see_host_elsewhere
+
+    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    _run_greenthreads(app, switches, rounds=40)
+
+    assert app.register.get(HOST).dpid == 3
+    assert [r['status'] for r in app.coordinator.history()] == \
+        ['committed', 'committed']
+    assert not app.handover_threads
+
+
+def test_frame_from_deleted_port_neither_moves_host_nor_adds_port(app):
+    one, two = moved_from_one_to_two(app)
+    delete_port(app, one, 2)
+
+    packet_in(app, one, 2, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    _run_greenthreads(app, (one, two))
+
+    assert app.register.get(HOST).dpid == 2
+    assert 2 not in app.state.ports[1]
+    assert app.counters['frames_from_deleted_ports'] == 1
+
+
+def test_frame_from_port_added_again_is_a_host_frame(app):
+    one, two = moved_from_one_to_two(app)
+    delete_port(app, one, 2)
+    port_status(app, one, 2, one.ofproto.OFPPR_ADD)
+
+    packet_in(app, one, 2, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    _run_greenthreads(app, (one, two))
+
+    assert app.register.get(HOST).dpid == 1

@@ -25,6 +25,7 @@ is set on purpose: ``mn`` opens that class as its CLI.
 import inspect
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -513,12 +514,14 @@ def move(net, host, switch, port=None, announce=True):
     new_switch.nameToIntf[switch_intf.name] = switch_intf
     switch_intf.node = new_switch
 
+    # The host announces itself first, as a host does when its link comes
+    # back; checking the port number costs another ovs-vsctl call.
+    if announce:
+        send_announcement(host)
     actual = openflow_port(switch_intf)
     if actual != port:
         raise RuntimeError('OVS gave %s port %d on %s, not %d'
                            % (switch_intf, actual, new_switch, port))
-    if announce:
-        send_announcement(host)
     return port
 
 
@@ -529,12 +532,15 @@ def send_announcement(host):
     sender and target address are both the host's own.
     """
     intf = host.defaultIntf().name
-    interface = tmip_dhcp.ipv4_state(host, intf)['interface']
-    if interface is None:
-        return False
-    # arping exits 1, because no host replies to an announcement.
-    host.cmd('arping -q -U -c 1 -w 0 -i %s %s' % (intf, interface.ip))
-    return True
+    # One shell command: reading the address and sending the frame in two
+    # would add a round trip to the host's shell to every move.  arping
+    # exits 1, because no host replies to an announcement.
+    output = host.cmd(
+        "address=$(ip -4 -o addr show dev %s | awk '{print $4; exit}'); "
+        'if [ -n "$address" ]; then '
+        'arping -q -U -c 1 -w 0 -i %s "${address%%/*}"; fi; '
+        'echo "address=$address"' % (intf, intf))
+    return re.search(r'^address=\S+', output, re.MULTILINE) is not None
 
 
 def switch_of(host):

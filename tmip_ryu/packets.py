@@ -20,6 +20,8 @@ from ryu.lib.packet import arp, dhcp, ethernet, icmp, ipv4, packet, udp
 from ryu.lib.packet import ether_types, in_proto, vlan
 
 ETHERNET_HEADER_LEN = 14
+# The shortest Ethernet frame without its FCS; shorter ones are padded.
+ETHERNET_MIN_LEN = 60
 VLAN_TAG_LEN = 4
 MAX_VLAN_TAGS = 2
 _VLAN_CLASSES = {
@@ -37,8 +39,8 @@ DHCP_SERVER_PORT = 67
 DHCP_CLIENT_PORT = 68
 # op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr,
 # giaddr, chaddr, sname, file: the BOOTP part of every DHCP message.
-_BOOTP_FORMAT = '!BBBBIHH4s4s4s4s16s64s128s'
-BOOTP_FIXED_LEN = struct.calcsize(_BOOTP_FORMAT)
+BOOTP_FORMAT = '!BBBBIHH4s4s4s4s16s64s128s'
+BOOTP_FIXED_LEN = struct.calcsize(BOOTP_FORMAT)
 DHCP_MAGIC_COOKIE = bytes([99, 130, 83, 99])
 DHCP_MIN_LEN = BOOTP_FIXED_LEN + len(DHCP_MAGIC_COOKIE)
 BOOTREQUEST = 1
@@ -143,6 +145,51 @@ def build_frame(eth_src, eth_dst, ethertype, protocols, vlans=()):
         reply.add_protocol(protocol)
     reply.serialize()
     return bytes(reply.data)
+
+
+def build_udp_frame(eth_src, eth_dst, ip_src, ip_dst, ports, payload,
+                    ttl, vlans=()):
+    """Serialise Ethernet, IPv4 and UDP around ``payload`` with struct.
+
+    It gives the bytes ``build_frame`` gives for the same headers
+    (identification 0, no IP options, both checksums, padding to the
+    Ethernet minimum), without building
+    ``ryu.lib.packet`` objects, which costs about ten times as much.
+    ``ip_src`` and ``ip_dst`` are IPv4Address values, ``ports`` is
+    (source port, destination port), and ``vlans`` are the request's
+    VLAN tags, outermost first.
+    """
+    source, destination = ip_src.packed, ip_dst.packed
+    udp_length = UDP_HEADER_LEN + len(payload)
+    pseudo_header = struct.pack('!4s4sBBH', source, destination, 0,
+                                in_proto.IPPROTO_UDP, udp_length)
+    udp_header = struct.pack('!HHHH', ports[0], ports[1], udp_length, 0)
+    udp_checksum = internet_checksum(pseudo_header + udp_header + payload)
+    # RFC 768: a computed checksum of zero is sent as all ones.
+    udp_header = udp_header[:6] + struct.pack('!H', udp_checksum or 0xffff)
+    ip_header = struct.pack('!BBHHHBBH4s4s', 0x45, 0,
+                            IPV4_MIN_HEADER_LEN + udp_length, 0, 0, ttl,
+                            in_proto.IPPROTO_UDP, 0, source, destination)
+    ip_header = (ip_header[:10]
+                 + struct.pack('!H', internet_checksum(ip_header))
+                 + ip_header[12:])
+    frame = (_ethernet_header(eth_src, eth_dst, ether_types.ETH_TYPE_IP,
+                              vlans)
+             + ip_header + udp_header + payload)
+    return frame + bytes(max(0, ETHERNET_MIN_LEN - len(frame)))
+
+
+def _ethernet_header(eth_src, eth_dst, ethertype, vlans):
+    """Return the Ethernet header and VLAN tags in front of a payload."""
+    tags = b''
+    next_type = ethertype
+    for tag in reversed(vlans):
+        tci = (tag.pcp << 13) | (tag.cfi << 12) | tag.vid
+        tags = struct.pack('!HH', tci, next_type) + tags
+        next_type = _VLAN_TPIDS[type(tag)]
+    return (bytes.fromhex(eth_dst.replace(':', ''))
+            + bytes.fromhex(eth_src.replace(':', ''))
+            + struct.pack('!H', next_type) + tags)
 
 
 def normalise_mac(mac):
@@ -327,7 +374,7 @@ def _parse_dhcp(frame, buf):
         raise MalformedFrame('DHCP message truncated: %d bytes, need at '
                              'least %d' % (len(buf), DHCP_MIN_LEN))
     (op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr,
-     giaddr, chaddr, sname, boot_file) = struct.unpack_from(_BOOTP_FORMAT,
+     giaddr, chaddr, sname, boot_file) = struct.unpack_from(BOOTP_FORMAT,
                                                             buf)
     if op not in (BOOTREQUEST, BOOTREPLY):
         raise MalformedFrame('BOOTP op %d is neither BOOTREQUEST (1) nor '

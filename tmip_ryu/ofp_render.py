@@ -1,13 +1,14 @@
 """Render ``openflow_rules`` flows as Ryu messages, and read them back.
 
 ``openflow_rules`` describes flows as plain data.  This module is the
-only place that turns them into OpenFlow 1.3/1.4 messages, and turns the
-flow statistics a switch reports back into the same plain data, so that
-reconciliation can compare the flows a switch has with those it should
-have.
+only place that turns them into OpenFlow 1.3/1.4 messages (flow-mods
+through the byte encoder in ``ofp_wire``), and turns the flow statistics
+a switch reports back into the same plain data, so that reconciliation
+can compare the flows a switch has with those it should have.
 """
 
 from openflow_rules import Flow, make_match
+from tmip_ryu.ofp_wire import flow_mod_message
 
 _PORT_NAMES = ('CONTROLLER', 'IN_PORT', 'TABLE')
 
@@ -80,14 +81,12 @@ def build_instructions(datapath, actions):
     return instructions
 
 
-def flow_mod(datapath, flow, command):
-    """Return an OFPFlowMod that adds, modifies or deletes one flow.
+def ryu_flow_mod(datapath, flow, command):
+    """Return Ryu's OFPFlowMod of a flow, the reference for ``flow_mod``.
 
-    ``command`` is 'add', 'modify' or 'delete'.  A modify is sent as an
-    ADD, which replaces the flow with the same table, priority and match
-    whole: OFPFC_MODIFY_STRICT would keep the old cookie (checked on
-    OVS 3.1), and the cookie names the flow's kind and owner.  A delete
-    is strict, so it removes only that one flow.
+    The controller sends ``flow_mod``'s messages.  This one builds the
+    same flow-mod through Ryu's classes, for tests and benchmarks to
+    compare with.
     """
     ofproto = datapath.ofproto
     parser = datapath.ofproto_parser
@@ -103,6 +102,20 @@ def flow_mod(datapath, flow, command):
         hard_timeout=flow.hard_timeout, priority=flow.priority,
         out_port=ofproto.OFPP_ANY, out_group=ofproto.OFPG_ANY,
         match=build_match(parser, flow), instructions=instructions)
+
+
+def flow_mod(datapath, flow, command):
+    """Return a flow-mod message that adds, modifies or deletes one flow.
+
+    ``command`` is 'add', 'modify' or 'delete'.  A modify is sent as an
+    ADD, which replaces the flow with the same table, priority and match
+    whole: OFPFC_MODIFY_STRICT would keep the old cookie (checked on
+    OVS 3.1), and the cookie names the flow's kind and owner.  A delete
+    is strict, so it removes only that one flow.  The message is a
+    ``ofp_wire.FlowModMessage``, encoded without Ryu's OFPFlowMod and
+    byte for byte equal to ``ryu_flow_mod``'s.
+    """
+    return flow_mod_message(datapath, flow, command)
 
 
 def diff_messages(datapath, flow_diff):

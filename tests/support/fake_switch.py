@@ -1,17 +1,40 @@
 """A fake Ryu datapath that records what the controller sends it.
 
-It uses Ryu's real OpenFlow 1.3 or 1.4 encoder, so every message the
-controller sends is serialized as it would be on the wire; what it
-cannot show (how OVS applies the messages) the integration tests check.
+It serializes every message as Ryu's Datapath.send_msg does, so each one
+is encoded as it would be on the wire.  Flow-mods that the controller
+encodes itself (``ofp_wire.FlowModMessage``), alone or inside a bundle
+add, are decoded back with Ryu's OpenFlow parser and recorded as Ryu's
+OFPFlowMod objects: tests inspect them like any Ryu message, and Ryu's
+decoder checks every such flow-mod that the unit tests send.  What the
+fake cannot show (how OVS applies the messages) the integration tests
+check.
 """
 
-from ryu.ofproto import (ofproto_v1_3, ofproto_v1_3_parser, ofproto_v1_4,
-                         ofproto_v1_4_parser)
+from ryu.ofproto import (ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser,
+                         ofproto_v1_4, ofproto_v1_4_parser)
+
+from tmip_ryu.ofp_wire import FlowModMessage
 
 _VERSIONS = {
     ofproto_v1_3.OFP_VERSION: (ofproto_v1_3, ofproto_v1_3_parser),
     ofproto_v1_4.OFP_VERSION: (ofproto_v1_4, ofproto_v1_4_parser),
 }
+
+
+def decode_message(datapath, buf):
+    """Parse one serialized OpenFlow message with Ryu's parser.
+
+    Raises AssertionError when the bytes do not hold exactly one whole
+    message that Ryu can parse.
+    """
+    buf = bytes(buf)
+    version, msg_type, length, xid = ofproto_parser.header(buf)
+    assert length == len(buf), (
+        'header length %d != %d bytes sent' % (length, len(buf)))
+    parsed = ofproto_parser.msg(datapath, version, msg_type, length, xid,
+                                buf)
+    assert parsed is not None, 'Ryu cannot parse message type %d' % msg_type
+    return parsed
 
 
 class FakeDatapath:
@@ -29,11 +52,27 @@ class FakeDatapath:
         return self.xid
 
     def send_msg(self, message):
+        assert isinstance(message, self.ofproto_parser.MsgBase)
         if message.xid is None:
             self.set_xid(message)
         message.serialize()
-        self.sent.append(message)
+        self.sent.append(self._decoded(message))
         return True
+
+    def _decoded(self, message):
+        """Return a Ryu object in place of a self-encoded flow-mod."""
+        if isinstance(message, FlowModMessage):
+            return decode_message(self, message.buf)
+        inner = getattr(message, 'message', None)
+        if type(message).__name__ == 'OFPBundleAddMsg' and \
+                isinstance(inner, FlowModMessage):
+            decoded = decode_message(self, inner.buf)
+            # The bundle add carries the inner message's bytes after its
+            # own 16-byte header.
+            assert bytes(message.buf[16:16 + len(inner.buf)]) == \
+                bytes(inner.buf)
+            message.message = decoded
+        return message
 
     def take(self):
         """Return the messages sent since the last call, and forget them."""

@@ -10,6 +10,8 @@ fake cannot show (how OVS applies the messages) the integration tests
 check.
 """
 
+import struct
+
 from ryu.ofproto import (ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser,
                          ofproto_v1_4, ofproto_v1_4_parser)
 
@@ -57,6 +59,34 @@ class FakeDatapath:
             self.set_xid(message)
         message.serialize()
         self.sent.append(self._decoded(message))
+        return True
+
+    def send(self, buf):
+        """Record each message of a buffer written to the switch at once.
+
+        Ryu has no parser for bundle adds and barrier requests, which only
+        controllers send; those are rebuilt as Ryu objects from their
+        fields, the flow-mod inside a bundle add decoded with Ryu's parser.
+        """
+        buf = bytes(buf)
+        while buf:
+            version, msg_type, length, xid = ofproto_parser.header(buf)
+            assert version == self.ofproto.OFP_VERSION
+            assert 8 <= length <= len(buf), 'truncated message'
+            message, buf = buf[:length], buf[length:]
+            if msg_type == self.ofproto.OFPT_BARRIER_REQUEST:
+                assert length == 8
+                decoded = self.ofproto_parser.OFPBarrierRequest(self)
+            elif msg_type == getattr(self.ofproto,
+                                     'OFPT_BUNDLE_ADD_MESSAGE', None):
+                bundle_id, _, flags = struct.unpack_from('!IHH', message, 8)
+                decoded = self.ofproto_parser.OFPBundleAddMsg(
+                    self, bundle_id, flags, decode_message(self, message[16:]),
+                    [])
+            else:
+                decoded = decode_message(self, message)
+            decoded.xid = xid
+            self.sent.append(decoded)
         return True
 
     def _decoded(self, message):

@@ -18,7 +18,8 @@ from openflow_rules.network import (
     ACCESS, CORE, UPLINK, CoreLink, HostPlacement, Network, PortRole,
     Settings, Switch, Uplink, core_link_pair, default_pool)
 from openflow_rules.pipeline import (
-    all_desired_flows, cell_flows, desired_flows, host_flows)
+    all_desired_flows, cell_flows, desired_flows, host_flows,
+    move_hold_flow)
 from openflow_rules.plan import (
     apply_diff, diff, handover_plan, handover_plan_for_host)
 from openflow_rules.render import render_ofctl, render_ofctl_all
@@ -33,5 +34,6 @@ __all__ = [
     'cookie_for', 'core_link_pair', 'default_pool', 'describe_cookie',
     'desired_flows', 'diff', 'handover_plan', 'handover_plan_for_host',
     'host_cookie', 'host_flows', 'is_tmip_cookie', 'kind_cookie',
-    'label_for_cell', 'make_match', 'render_ofctl', 'render_ofctl_all',
+    'label_for_cell', 'make_match', 'move_hold_flow', 'render_ofctl',
+    'render_ofctl_all',
 ]

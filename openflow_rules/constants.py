@@ -47,6 +47,9 @@ PRIORITY_SOURCE_GUARD = 200
 PRIORITY_PORT = 100
 PRIORITY_SPOOF_DROP = 100
 PRIORITY_UPLINK_GUARD = 50
+# A host's data frames at the port it is moving to, while the hand-over
+# runs: below every flow of that port, above the table-miss.
+PRIORITY_MOVE_HOLD = 10
 
 # Table 1: labels.
 PRIORITY_LABEL = 100

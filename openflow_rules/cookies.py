@@ -52,6 +52,7 @@ class Kind:
     ROUTE_OPTIMISED = 'route_optimised'
     REVERSE_TUNNEL = 'reverse_tunnel'
     ARP_REPLY = 'arp_reply'
+    MOVE_HOLD = 'move_hold'
 
 
 # Kind -> (code, owner type).  Codes 0x10..0x1f are the host-owned kinds.
@@ -77,6 +78,7 @@ _KINDS = {
     Kind.ROUTE_OPTIMISED: (0x16, 'host'),
     Kind.REVERSE_TUNNEL: (0x17, 'host'),
     Kind.ARP_REPLY: (0x18, 'host'),
+    Kind.MOVE_HOLD: (0x19, 'host'),
 }
 _KINDS_BY_CODE = {code: kind for kind, (code, _) in _KINDS.items()}
 KINDS = frozenset(_KINDS)

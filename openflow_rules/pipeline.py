@@ -25,12 +25,13 @@ from openflow_rules.constants import (
     ETH_TYPE_IPV4, ETH_TYPE_MPLS, IP_PROTO_UDP, PACKET_IN_METER_ID,
     PRIORITY_ARP, PRIORITY_ARP_REPLY, PRIORITY_DEFAULT_ROUTE, PRIORITY_DHCP,
     PRIORITY_GATEWAY, PRIORITY_HOST_ROUTE, PRIORITY_LABEL,
-    PRIORITY_NOT_ROUTED, PRIORITY_POOL, PRIORITY_PORT,
+    PRIORITY_MOVE_HOLD, PRIORITY_NOT_ROUTED, PRIORITY_POOL, PRIORITY_PORT,
     PRIORITY_REVERSE_TUNNEL, PRIORITY_SOURCE_GUARD, PRIORITY_SPOOF_DROP,
     PRIORITY_TABLE_MISS, PRIORITY_UPLINK_GUARD, TABLE_CLASSIFY, TABLE_LABEL,
     TABLE_ROUTE, label_for_cell)
 from openflow_rules.cookies import Kind, cookie_for
-from openflow_rules.flow import make_match, normalise_ipv4, unchecked_flow
+from openflow_rules.flow import (Flow, make_match, normalise_ipv4,
+                                 unchecked_flow)
 from openflow_rules.network import PortRole
 from openflow_rules.topology import core_routes
 
@@ -373,6 +374,21 @@ def host_flow_changes(network, old, new):
         if before != after:
             changes[dpid] = (before, after)
     return changes
+
+
+def move_hold_flow(mac, port, seconds):
+    """Return the flow that drops a host's data frames at its new port.
+
+    While a hand-over to that port runs, every frame of the host there
+    would otherwise reach the controller by table-miss, up to the
+    packet-in meter's rate, and delay the replies the hand-over waits
+    for.  ARP and DHCP still reach the controller (higher priorities).
+    The hand-over deletes the flow when it commits; ``seconds`` is a hard
+    timeout in case it never does.
+    """
+    return Flow(table=TABLE_CLASSIFY, priority=PRIORITY_MOVE_HOLD,
+                match=make_match(in_port=port, eth_src=mac), actions=DROP,
+                cookie=cookie_for(Kind.MOVE_HOLD, mac), hard_timeout=seconds)
 
 
 def host_flows(dpid, network, host):

@@ -1,9 +1,10 @@
-"""Frames from a port that has just left, and back-to-back moves.
+"""Frames during and around a move, and back-to-back moves.
 
 Open vSwitch may pass up frames it received at a port just before that
-port moved to another bridge.  They must not move the host back; and a
-move requested while the last one is being applied must run, not be
-dropped.
+port moved to another bridge.  They must not move the host back; a move
+requested while the last one is being applied must run, not be dropped;
+and while a move runs, the host's data frames at its new port are
+dropped by a flow there rather than sent to the controller.
 """
 
 import types
@@ -12,8 +13,9 @@ import pytest
 from ryu.lib import hub
 from ryu.lib.packet import dhcp as ryu_dhcp
 
+from openflow_rules import constants
 from test_controller_app import (HOST, FakeWsgi, _run_greenthreads, connect,
-                                 link, packet_in)
+                                 installed, link, packet_in)
 from test_packets_frames import arp_frame, dhcp_request_frame
 from tmip_ryu.apps import controller as controller_module
 from tmip_ryu.config import TmipSettings
@@ -110,3 +112,57 @@ def test_frame_from_port_added_again_is_a_host_frame(app):
     _run_greenthreads(app, (one, two))
 
     assert app.register.get(HOST).dpid == 1
+
+
+def _two_cells(app):
+    one = connect(app, 1)
+    two = connect(app, 2)
+    link(app, 1, 1, 2, 1)
+    packet_in(app, one, 2, dhcp_request_frame(ryu_dhcp.DHCP_DISCOVER,
+                                              mac=HOST))
+    _run_greenthreads(app, (one, two))
+    one.take()
+    two.take()
+    return one, two
+
+
+def _is_move_hold(message):
+    return type(message).__name__ == 'OFPFlowMod' and \
+        message.priority == constants.PRIORITY_MOVE_HOLD
+
+
+def test_new_switch_drops_host_data_until_commit_deletes_hold(app):
+    one, two = _two_cells(app)
+
+    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    first = two.sent[0]
+    _run_greenthreads(app, (one, two))
+
+    ofproto = two.ofproto
+    assert _is_move_hold(first)
+    assert first.command == ofproto.OFPFC_ADD
+    assert dict(first.match.items()) == {'in_port': 3, 'eth_src': HOST}
+    assert first.instructions == []
+    assert first.hard_timeout > 2 * app.settings.handover_timeout
+    adds = [m.message for m in two.of_type('OFPBundleAddMsg')]
+    deleted = [m for m in adds if _is_move_hold(m)]
+    assert [m.command for m in deleted] == [ofproto.OFPFC_DELETE_STRICT]
+    assert app.register.get(HOST).dpid == 2
+    assert installed(app, 2) == app.desired_flows(2)
+    assert not app.move_holds
+
+
+def test_aborted_move_deletes_its_hold(app):
+    one, two = _two_cells(app)
+
+    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    _run_greenthreads(app, (one, two), rounds=1)
+    failing = two.of_type('OFPBundleAddMsg')[0]
+    app.tracker.on_error(2, failing.xid, 'error type 17 code 0')
+    _run_greenthreads(app, (one, two))
+
+    assert app.register.get(HOST).dpid == 1
+    holds = [m for m in two.of_type('OFPFlowMod') if _is_move_hold(m)]
+    assert [m.command for m in holds] == \
+        [two.ofproto.OFPFC_ADD, two.ofproto.OFPFC_DELETE_STRICT]
+    assert not app.move_holds

@@ -5,13 +5,22 @@ its participants from the rules' hand-over plan (one per switch whose
 flows change, in the plan's make-before-break order) and runs each
 hand-over in its own green thread, because the replies it waits for
 arrive through this app's event loop.
+
+As soon as a move is known, the new switch gets a flow that drops the
+host's data frames at its new port until the move commits (the commit
+deletes it): otherwise each of them reaches the controller by
+table-miss, and the replies the hand-over waits for queue behind them.
 """
+
+import dataclasses
+import math
 
 from ryu.lib import hub
 
 import openflow_rules as rules
 from tmip_ryu.mlr import PENDING
 from tmip_ryu.network_state import placement_of
+from tmip_ryu.ofp_render import flow_mod
 from tmip_ryu.transactions import ParticipantGroup, make_participant
 
 
@@ -23,6 +32,7 @@ class HandoverMixin:
         self.moving_to = {}           # mac -> (dpid, port) being moved to
         # mac -> a pending move for the thread that is finishing the last
         self.next_handover = {}
+        self.move_holds = {}          # mac -> (dpid, move-hold flow)
 
     def request_handover(self, binding, cell, dpid, port, detected_at,
                          frame, data):
@@ -38,6 +48,7 @@ class HandoverMixin:
             # running hand-over of this host (the last move wins).
             return
         self.moving_to[mac] = (dpid, port)
+        self._hold_frames_at(mac, dpid, port)
         if mac in self.handover_threads:
             # That thread has run its last move but is still applying it;
             # it runs this one next.
@@ -45,6 +56,46 @@ class HandoverMixin:
             return
         self.handover_threads[mac] = hub.spawn(self._run_handovers, mac,
                                                handover)
+        # Let the hand-over start before the packet-ins queued behind
+        # this one are handled.
+        hub.sleep(0)
+
+    def _hold_frames_at(self, mac, dpid, port):
+        """Install the move-hold flow of a host at the port it moves to."""
+        self._drop_move_hold(mac)
+        record = self.switches.get(dpid)
+        if record is None:
+            return
+        # It outlives a hand-over that runs to both phases' timeouts.
+        seconds = math.ceil(2 * self.settings.handover_timeout) + 1
+        flow = rules.move_hold_flow(mac, port, seconds)
+        record.datapath.send_msg(flow_mod(record.datapath, flow, 'add'))
+        self.move_holds[mac] = (dpid, flow)
+
+    def _drop_move_hold(self, mac):
+        """Delete a host's move-hold flow that no commit deleted."""
+        dpid, flow = self.move_holds.pop(mac, (None, None))
+        record = self.switches.get(dpid)
+        if record is not None:
+            record.datapath.send_msg(flow_mod(record.datapath, flow,
+                                              'delete'))
+
+    def _plan_deleting_hold(self, mac, plan, dpid):
+        """Return the plan with the new switch's change deleting the hold.
+
+        The hold leaves atomically with the arrival of the host's flows.
+        """
+        held_dpid, flow = self.move_holds.get(mac, (None, None))
+        if held_dpid != dpid:
+            return plan
+        changed = []
+        for change in plan:
+            if change.dpid == dpid:
+                diff = change.diff
+                change = dataclasses.replace(change, diff=dataclasses.replace(
+                    diff, delete=tuple(diff.delete) + (flow,)))
+            changed.append(change)
+        return changed
 
     def hold_if_moving_here(self, datapath, in_port, data):
         """Hold a frame of a host being moved to this port; True if held.
@@ -79,9 +130,14 @@ class HandoverMixin:
                 if handover is not None:
                     self.moving_to[mac] = (handover.target.dpid,
                                            handover.target.port)
+                    if self.move_holds.get(mac, (None,))[0] != \
+                            handover.target.dpid:
+                        self._hold_frames_at(mac, handover.target.dpid,
+                                             handover.target.port)
         finally:
             self.handover_threads.pop(mac, None)
             self.moving_to.pop(mac, None)
+            self._drop_move_hold(mac)
 
     def _run_one(self, handover):
         mac = handover.mac
@@ -92,11 +148,14 @@ class HandoverMixin:
         plan = rules.handover_plan_for_host(
             self.state.network(), mac,
             placement_of(binding, target.dpid, target.port))
+        plan = self._plan_deleting_hold(mac, plan, target.dpid)
         participants = self._participants(plan, binding.dpid, target.dpid)
 
         # The coordinator logs the outcome of every move with its timing.
         outcome = self.coordinator.run(handover, participants)
         if outcome.status == 'committed':
+            if self.move_holds.get(mac, (None,))[0] == target.dpid:
+                del self.move_holds[mac]     # the commit deleted it
             for change in plan:
                 record = self.switches.get(change.dpid)
                 if record is not None:

@@ -4,9 +4,16 @@
 links that LLDP discovery reported, the configured uplinks with their
 resolved next-hop MACs, and a placement per live binding of the register.
 ``network()`` returns all of it as one ``openflow_rules.Network``.
+``desired_flow_batches`` yields a switch's desired flows a few hundred
+at a time, so that a caller can let other green threads run in between.
 """
 
+import logging
+
 import openflow_rules as rules
+from openflow_rules.pipeline import network_view
+
+LOG = logging.getLogger(__name__)
 
 # Ports above this number are reserved (LOCAL, CONTROLLER, ...).
 _MAX_PHYSICAL_PORT = 0xffffff00
@@ -22,6 +29,9 @@ class NetworkState:
         self.next_hop_macs = {}  # (dpid, port) -> MAC of the uplink's router
         self.placements = {}     # mac -> rules.HostPlacement
         self._network = None     # cached network(); None when stale
+        # Core links left out of the model because a port of theirs is not
+        # known yet; each is logged once until it becomes usable.
+        self._unready_links = set()
         self._rule_settings = rules.Settings(
             gateway_mac=settings.gateway_mac,
             route_optimisation=settings.route_optimisation,
@@ -194,11 +204,38 @@ class NetworkState:
         hosts = {mac: host for mac, host in hosts.items()
                  if host.dpid in switches and
                  switches[host.dpid].ports.get(host.port) == rules.ACCESS}
+        uplinks = tuple(
+            uplink for uplink in self.uplinks()
+            if _role(switches, uplink.dpid, uplink.port) == rules.UPLINK)
         return rules.Network(
-            switches=switches, links=frozenset(self.core_links()),
-            uplinks=self.uplinks(), hosts=hosts,
+            switches=switches, links=self._usable_links(switches),
+            uplinks=uplinks, hosts=hosts,
             cell_pools=self.cell_pools(),
             settings=self._rule_settings)
+
+    def _usable_links(self, switches):
+        """Return the core links whose two ports are known core ports.
+
+        LLDP can report a link before the port list of one of its
+        switches arrives, or name a switch that has no cell.  Such a link
+        is not a core link yet: the model would reject it.
+        """
+        usable = set()
+        unready = set()
+        for link in self.core_links():
+            if (_role(switches, link.src_dpid, link.src_port) == rules.CORE
+                    and _role(switches, link.dst_dpid, link.dst_port)
+                    == rules.CORE):
+                usable.add(link)
+            else:
+                unready.add(link)
+        for link in unready - self._unready_links:
+            LOG.info('core link %016x:%d -> %016x:%d is not used yet: a '
+                     'port of it is not known as a core port of a switch '
+                     'with a cell', link.src_dpid, link.src_port,
+                     link.dst_dpid, link.dst_port)
+        self._unready_links = unready
+        return frozenset(usable)
 
 
 def placement_of(binding, dpid=None, port=None):
@@ -213,6 +250,91 @@ def placement_of(binding, dpid=None, port=None):
 def pool_of(settings, cell):
     """Return a cell's address pool: configured, or 10.<cell>.0.0/16."""
     return settings.cell_pools.get(cell, '10.%d.0.0/16' % cell)
+
+
+def switch_hosts(network, dpid):
+    """Return the placements of the hosts that own flows on a switch.
+
+    These are the hosts attached to the switch, the roaming hosts whose
+    home cell it is and, with route optimisation on, every roaming host,
+    as ``openflow_rules.desired_flows`` selects them.
+    """
+    by_dpid, roaming_by_home, roaming = network_view(network).host_index()
+    hosts = {host.mac: host for host in by_dpid.get(dpid, ())}
+    for host in roaming_by_home.get(network.cell_of(dpid), ()):
+        hosts[host.mac] = host
+    if network.settings.route_optimisation:
+        for host in roaming:
+            hosts[host.mac] = host
+    return list(hosts.values())
+
+
+def desired_flow_batches(network, dpid, batch_size, cache=None):
+    """Yield the flows a switch should hold, in lists of about batch_size.
+
+    The first list holds the cell flows, which need no host, so a switch
+    that receives the lists in order can serve new hosts early.  The
+    union of the lists is ``openflow_rules.desired_flows(dpid, network)``.
+    A LocalFlowCache, if given, supplies the flows of hosts at home on
+    the switch, and is renewed once the last list has been taken.
+    """
+    if cache is not None:
+        cache.start()
+    yield list(rules.cell_flows(dpid, network))
+    batch = []
+    for host in switch_hosts(network, dpid):
+        if cache is None:
+            batch.extend(rules.host_flows(dpid, network, host))
+        else:
+            batch.extend(cache.host_flows(network, dpid, host))
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+    if cache is not None:
+        cache.finish()
+
+
+class LocalFlowCache:
+    """The flows of the hosts at home on one switch, kept between resyncs.
+
+    A host attached in its home cell owns flows on that switch only, and
+    they depend on its placement and the settings alone, not on the
+    topology.  Reusing them lets a resync after a link or port change
+    recompute only the cell flows and the roaming hosts' flows.
+    """
+
+    __slots__ = ('_entries', '_next')
+
+    def __init__(self):
+        self._entries = {}      # mac -> (placement, settings, flows)
+        self._next = {}
+
+    def start(self):
+        """Begin a pass: entries not used by its end are dropped."""
+        self._next = {}
+
+    def host_flows(self, network, dpid, host):
+        """Return the flows a host owns on a switch, cached if at home."""
+        if host.dpid != dpid or network.cell_of(dpid) != host.home_cell:
+            return rules.host_flows(dpid, network, host)
+        entry = self._entries.get(host.mac)
+        if entry is None or entry[0] != host or \
+                entry[1] != network.settings:
+            entry = (host, network.settings,
+                     rules.host_flows(dpid, network, host))
+        self._next[host.mac] = entry
+        return entry[2]
+
+    def finish(self):
+        """End a pass: keep only the entries it used."""
+        self._entries, self._next = self._next, {}
+
+
+def _role(switches, dpid, port):
+    switch = switches.get(dpid)
+    return None if switch is None else switch.ports.get(port)
 
 
 def _reverse(link):

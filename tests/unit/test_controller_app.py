@@ -62,7 +62,17 @@ def connect(app, dpid, ports=(1, 2, 3), version=ofproto_v1_4.OFP_VERSION,
     app.port_desc_handler(event(datapath=datapath, body=port_list))
     app.flow_stats_handler(event(datapath=datapath, body=list(held),
                                  flags=0))
+    finish_resyncs(app)
     return datapath
+
+
+def finish_resyncs(app, limit=10000):
+    """Let the switches' resync green threads run until they are done."""
+    for _ in range(limit):
+        hub.sleep(0)
+        if not app.sync_busy():
+            return
+    raise AssertionError('resyncs still running after %d yields' % limit)
 
 
 def link(app, a, a_port, b, b_port):
@@ -73,6 +83,7 @@ def link(app, a, a_port, b, b_port):
             src=types.SimpleNamespace(dpid=src, port_no=src_port),
             dst=types.SimpleNamespace(dpid=dst, port_no=dst_port)))
         app.link_add_handler(ev)
+    finish_resyncs(app)
 
 
 def packet_in(app, datapath, port, data):

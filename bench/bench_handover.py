@@ -9,11 +9,13 @@ from ``ext`` to ``h1`` runs at ``--bitrate``.  For each move it records:
 
 - the controller's hand-over record (``GET /tmip/handovers``):
   ``total_ms``, from the packet-in that revealed the move to the last
-  barrier reply of the commit, and its phases;
+  commit reply, and its phases;
 - ``detect_ms``: from the start of the port move to that packet-in;
 - for each probe direction, the data-plane gap (the longest time
-  without an arrival, from kernel receive timestamps) and the datagrams
-  lost;
+  without an arrival, from kernel receive timestamps), the datagrams
+  lost, and ``restored_ms``: from that packet-in to the first datagram
+  that arrived after it, the part of the gap after the network could
+  first see the host at its new port;
 - whether the TCP session carried data after the move.
 
 The same moves then run on the same kind of network with Ryu's
@@ -162,6 +164,12 @@ class Scenario:
                 end = move['scheduled_at'] + dwell - WINDOW_MARGIN
                 move[direction] = probe_log.window_figures(
                     arrivals, int(start * 1e9), int(end * 1e9))
+                if move.get('detect_ms') is not None:
+                    detected = start + move['detect_ms'] / 1000.0
+                    move[direction]['restored_ms'] = \
+                        probe_log.restored_after(arrivals,
+                                                 int(detected * 1e9),
+                                                 int(end * 1e9))
             quiet[direction] = [probe_log.window_figures(
                 arrivals, int(start * 1e9), int(end * 1e9))
                 for start, end in self.quiet]
@@ -311,6 +319,8 @@ def _figures(system, scenario, completed, quiet, extra):
             'lost': harness.summarize((m[direction]['lost'] for m in moves),
                                       digits=0),
             'recovered': sum(1 for m in moves if m[direction]['recovered']),
+            'restored_ms': harness.summarize(
+                m[direction].get('restored_ms') for m in moves),
             'quiet_gap_ms': max((w['gap_ms'] for w in quiet[direction]),
                                 default=None)}
     if system == 'tmip':
@@ -377,6 +387,10 @@ def summary_rows(results):
          harness.format_stats(tmip['down']['gap_ms']), 'p50 < 20 ms'],
         ['data-plane gap, h1 -> ext',
          harness.format_stats(tmip['up']['gap_ms']), 'p50 < 20 ms'],
+        ['packet-in to the first datagram through, ext -> h1',
+         harness.format_stats(tmip['down']['restored_ms']), ''],
+        ['packet-in to the first datagram through, h1 -> ext',
+         harness.format_stats(tmip['up']['restored_ms']), ''],
         ['probe datagrams lost per move, ext -> h1 / h1 -> ext',
          '%s / %s (p50)' % (_p50(tmip['down']['lost']),
                             _p50(tmip['up']['lost'])), ''],

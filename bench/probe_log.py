@@ -126,6 +126,18 @@ def load(path, rate):
     return Arrivals(list(RECORD.iter_unpack(blob[:usable])), rate)
 
 
+def restored_after(arrivals, instant_ns, end_ns):
+    """Return ms from ``instant_ns`` to the first arrival after it, or None.
+
+    None if nothing arrived before ``end_ns``.
+    """
+    times = arrivals.arrival_times
+    first = bisect.bisect_left(times, instant_ns)
+    if first >= len(times) or times[first] > end_ns:
+        return None
+    return round((times[first] - instant_ns) / 1e6, 2)
+
+
 def window_figures(arrivals, start_ns, end_ns):
     """Return the gap and loss of a stream between two instants.
 

@@ -62,7 +62,7 @@ def delete_port(app, datapath, port_no):
     port_status(app, datapath, port_no, datapath.ofproto.OFPPR_DELETE)
 
 
-def test_move_requested_while_last_one_is_applied_runs(app):
+def test_move_during_apply_runs_next(app):
     one = connect(app, 1)
     two = connect(app, 2)
     three = connect(app, 3)
@@ -91,7 +91,7 @@ def test_move_requested_while_last_one_is_applied_runs(app):
     assert not app.handover_threads
 
 
-def test_frame_from_deleted_port_neither_moves_host_nor_adds_port(app):
+def test_deleted_port_frame_is_dropped(app):
     one, two = moved_from_one_to_two(app)
     delete_port(app, one, 2)
 
@@ -103,7 +103,7 @@ def test_frame_from_deleted_port_neither_moves_host_nor_adds_port(app):
     assert app.counters['frames_from_deleted_ports'] == 1
 
 
-def test_frame_from_port_added_again_is_a_host_frame(app):
+def test_readded_port_frame_moves_host(app):
     one, two = moved_from_one_to_two(app)
     delete_port(app, one, 2)
     port_status(app, one, 2, one.ofproto.OFPPR_ADD)
@@ -131,7 +131,7 @@ def _is_move_hold(message):
         message.priority == constants.PRIORITY_MOVE_HOLD
 
 
-def test_new_switch_drops_host_data_until_commit_deletes_hold(app):
+def test_move_hold_lasts_until_commit(app):
     one, two = _two_cells(app)
 
     packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))

@@ -43,7 +43,7 @@ def reply_to(tracker, datapath, names):
             tracker.on_reply(datapath.id, message.xid)
 
 
-def test_bundle_prepare_is_one_write_open_adds_close():
+def test_bundle_prepare_single_write():
     datapath = CountingDatapath(1, ofproto_v1_4.OFP_VERSION)
     tracker = ReplyTracker()
     participant = make_participant(datapath, DIFF, tracker, 'new')
@@ -66,7 +66,7 @@ def test_bundle_prepare_is_one_write_open_adds_close():
     waiter.wait(0.1)
 
 
-def test_bundle_commit_waits_for_the_commit_reply_only():
+def test_bundle_commit_without_barrier():
     datapath = CountingDatapath(1, ofproto_v1_4.OFP_VERSION)
     tracker = ReplyTracker()
     participant = make_participant(datapath, DIFF, tracker, 'new')
@@ -82,7 +82,7 @@ def test_bundle_commit_waits_for_the_commit_reply_only():
     waiter.wait(0.1)
 
 
-def test_error_on_a_bundle_add_fails_prepare():
+def test_bundle_add_error_fails_prepare():
     datapath = FakeDatapath(1, ofproto_v1_4.OFP_VERSION)
     tracker = ReplyTracker()
     waiter = make_participant(datapath, DIFF, tracker, 'new').prepare()
@@ -94,7 +94,7 @@ def test_error_on_a_bundle_add_fails_prepare():
         waiter.wait(0.1)
 
 
-def test_openflow13_commit_is_one_write_of_flow_mods_then_barrier():
+def test_openflow13_commit_single_write():
     datapath = CountingDatapath(1, ofproto_v1_3.OFP_VERSION)
     tracker = ReplyTracker()
     participant = make_participant(datapath, DIFF, tracker, 'old')

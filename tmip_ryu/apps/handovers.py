@@ -50,8 +50,8 @@ class HandoverMixin:
         self.moving_to[mac] = (dpid, port)
         self._hold_frames_at(mac, dpid, port)
         if mac in self.handover_threads:
-            # That thread has run its last move but is still applying it;
-            # it runs this one next.
+            # That thread has run its last move and is still applying it,
+            # so it runs this one next.
             self.next_handover[mac] = handover
             return
         self.handover_threads[mac] = hub.spawn(self._run_handovers, mac,

@@ -113,6 +113,11 @@ class NetworkState:
         self._network = None
         return True
 
+    def has_links(self, dpid):
+        """Tell whether LLDP reported a link to or from a switch."""
+        return any(dpid in (link.src_dpid, link.dst_dpid)
+                   for link in self.links)
+
     def set_next_hop_mac(self, dpid, port, mac):
         """Record the MAC of an uplink's router; True if it changed."""
         if self.next_hop_macs.get((dpid, port)) == mac:
@@ -204,13 +209,17 @@ class NetworkState:
         hosts = {mac: host for mac, host in hosts.items()
                  if host.dpid in switches and
                  switches[host.dpid].ports.get(host.port) == rules.ACCESS}
+        # A roaming host's home cell keeps its pool while its switch is
+        # away, so that the host stays valid in the model.
+        pools = self.cell_pools()
+        for cell in {host.home_cell for host in hosts.values()}:
+            pools.setdefault(cell, pool_of(self.settings, cell))
         uplinks = tuple(
             uplink for uplink in self.uplinks()
             if _role(switches, uplink.dpid, uplink.port) == rules.UPLINK)
         return rules.Network(
             switches=switches, links=self._usable_links(switches),
-            uplinks=uplinks, hosts=hosts,
-            cell_pools=self.cell_pools(),
+            uplinks=uplinks, hosts=hosts, cell_pools=pools,
             settings=self._rule_settings)
 
     def _usable_links(self, switches):

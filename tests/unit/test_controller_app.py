@@ -479,3 +479,94 @@ def test_frames_during_move_are_held_then_sent_on(app):
               if m.actions[0].port == table]
     assert len(resent) == 3
     assert all(m.data == data_frame for m in resent)
+
+
+def _preload(app, count, dpid=1):
+    """Register ``count`` hosts at switch ``dpid``, as a recovered file."""
+    for index in range(count):
+        mac = '02:00:00:01:%02x:%02x' % (index >> 8, index & 255)
+        result = app.register.attach(mac, dpid, dpid, 100 + index % 50)
+        app.state.place(result.binding)
+
+
+def _connect_without_resync(app, dpid):
+    datapath = FakeDatapath(dpid)
+    app.switch_features_handler(event(datapath=datapath))
+    ports = [types.SimpleNamespace(port_no=p, hw_addr='0a:00:00:00:%02x:%02x'
+                                   % (dpid, p)) for p in (1, 2, 3)]
+    app.port_desc_handler(event(datapath=datapath, body=ports))
+    app.flow_stats_handler(event(datapath=datapath, body=[], flags=0))
+    return datapath
+
+
+def test_other_green_threads_run_during_large_resync(app, monkeypatch):
+    monkeypatch.setattr(controller_module, 'SYNC_BATCH', 20)
+    _preload(app, 200)
+    ticks_while_busy = []
+
+    def ticker():
+        while True:
+            ticks_while_busy.append(app.sync_busy())
+            hub.sleep(0)
+
+    thread = hub.spawn(ticker)
+    _connect_without_resync(app, 1)
+    finish_resyncs(app)
+    hub.kill(thread)
+
+    assert ticks_while_busy.count(True) > 50
+    assert installed(app, 1) == app.desired_flows(1)
+    assert len(installed(app, 1)) > 1000
+
+
+def test_dhcp_answered_while_resync_runs(app, monkeypatch):
+    monkeypatch.setattr(controller_module, 'SYNC_BATCH', 20)
+    _preload(app, 200)
+    datapath = _connect_without_resync(app, 1)
+    for _ in range(5):
+        hub.sleep(0)
+    assert app.sync_busy()
+
+    packet_in(app, datapath, 2, dhcp_request_frame(
+        ryu_dhcp.DHCP_DISCOVER, mac=HOST))
+    offers = [frame for port, frame in packet_outs(datapath) if port == 2]
+    busy_after_offer = app.sync_busy()
+    finish_resyncs(app)
+
+    assert busy_after_offer
+    assert offers[0].dhcp_message_type == ryu_dhcp.DHCP_OFFER
+    cookie, mask = rules.host_cookie(HOST)
+    assert [f for f in installed(app, 1) if f.cookie & mask == cookie]
+    assert installed(app, 1) == app.desired_flows(1)
+
+
+def test_host_released_during_resync_keeps_no_flows(app, monkeypatch):
+    monkeypatch.setattr(controller_module, 'SYNC_BATCH', 20)
+    _preload(app, 200)
+    victim = app.register.get('02:00:00:01:00:c7')
+    datapath = _connect_without_resync(app, 1)
+    for _ in range(3):
+        hub.sleep(0)
+
+    app.sync_host(app.register.release(victim.mac) or victim, gone=True)
+    finish_resyncs(app)
+
+    cookie, mask = rules.host_cookie(victim.mac)
+    sent = [m for m in datapath.of_type('OFPFlowMod')
+            if m.cookie & mask == cookie and
+            m.command == datapath.ofproto.OFPFC_ADD]
+    assert not [f for f in installed(app, 1) if f.cookie & mask == cookie]
+    assert sent == []
+
+
+def test_link_to_unconnected_switch_does_not_raise(app):
+    connect(app, 1)
+
+    link(app, 1, 1, 2, 1)
+    two = connect(app, 2)
+    finish_resyncs(app)
+
+    assert app.state.network().links == rules.core_link_pair(1, 1, 2, 1)
+    assert installed(app, 1) == app.desired_flows(1)
+    assert installed(app, 2) == app.desired_flows(2)
+    assert two.of_type('OFPFlowMod')

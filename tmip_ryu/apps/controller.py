@@ -52,8 +52,8 @@ SETTLE_SECONDS = 6.0
 # A resync sends at most this many flow changes, or computes about this
 # many desired flows, between two yields to the other green threads.  At
 # 100,000 bindings a switch needs about 200,000 flows, and without the
-# yields the controller would answer no echo request, packet-in or
-# DHCP request until they were all sent.
+# yields the controller would reply to no echo request and handle no
+# packet-in or DHCP request until they were all sent.
 SYNC_BATCH = 200
 
 # cookie & HOST_KEY_MASK is the same for every flow of one host, and
@@ -64,6 +64,10 @@ HOST_KEY_MASK = rules.host_cookie('02:00:00:00:00:00')[1]
 # alive out of the garbage collector's reach (gc.freeze), see
 # _freeze_heap.
 FREEZE_AFTER_CHANGES = 10000
+
+# Seconds a resync waits, between two batches, for running hand-overs to
+# finish, so that a move does not share the CPU with a large resync.
+HANDOVER_PRIORITY_SECONDS = 0.1
 
 
 class SwitchRecord:
@@ -79,7 +83,7 @@ class SwitchRecord:
 
     __slots__ = ('datapath', 'flows', 'connected_at', 'reconciled',
                  'stats_buffer', 'held_stats', 'sync_thread',
-                 'sync_wanted', 'touched', 'desired', 'local_flows')
+                 'sync_requested', 'touched', 'desired', 'local_flows')
 
     def __init__(self, datapath):
         self.datapath = datapath
@@ -89,7 +93,7 @@ class SwitchRecord:
         self.stats_buffer = []
         self.held_stats = None      # a full flow dump not yet read
         self.sync_thread = None
-        self.sync_wanted = False
+        self.sync_requested = False
         self.touched = None
         # (network, identities of the desired flows) of the last resync
         self.desired = None
@@ -208,6 +212,10 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
 
         self.state.set_ports(datapath.id, ports)
         self._request_flows(datapath)
+        # A link that LLDP reported before these ports were known becomes
+        # a core link now, which changes the other switches' tunnels.
+        if self.state.has_links(datapath.id):
+            self.topology_changed()
 
     def _request_flows(self, datapath):
         parser = datapath.ofproto_parser
@@ -239,7 +247,7 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         self.sync_switch(datapath.id)
 
     def _read_held_flows(self, record):
-        """Replace what the controller believes a switch holds by its dump.
+        """Replace the flows recorded for a switch by its flow dump.
 
         Yields to other green threads every SYNC_BATCH entries.
         """
@@ -262,8 +270,8 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
             return      # a newer dump arrived meanwhile: read that one
         record.flows = held
         record.reconciled = True
-        record.sync_wanted = True
-        self.logger.info('switch %016x reconciled: it holds %d TMip flows',
+        record.sync_requested = True
+        self.logger.info('switch %016x reconciled: its dump has %d TMip flows',
                          datapath.id, len(held))
 
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
@@ -291,6 +299,10 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         else:
             ports[port.port_no] = port.hw_addr
         self.state.set_ports(datapath.id, ports)
+        # Rebuild the model now: with 100,000 bindings that takes about a
+        # second, which the hand-over that often follows a port change
+        # (a host unplugged here) would otherwise spend.
+        self.state.network()
         self.logger.debug('switch %016x port %d %s', datapath.id,
                           port.port_no, {ofproto.OFPPR_ADD: 'added',
                                          ofproto.OFPPR_DELETE: 'deleted'}
@@ -388,7 +400,7 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         record = self.switches.get(dpid)
         if record is None or self.state.cell_of(dpid) is None:
             return
-        record.sync_wanted = True
+        record.sync_requested = True
         if record.sync_thread is None:
             record.sync_thread = hub.spawn(self._sync_worker, record)
 
@@ -403,15 +415,15 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
             while self.switches.get(dpid) is record:
                 if record.held_stats is not None:
                     self._read_held_flows(record)
-                elif record.sync_wanted and record.reconciled:
-                    record.sync_wanted = False
+                elif record.sync_requested and record.reconciled:
+                    record.sync_requested = False
                     self._sync_pass(record)
                 else:
                     # The benchmarks read this line to know when the
                     # switch should hold every flow.
                     if record.reconciled:
-                        self.logger.info('switch %016x in sync: it holds '
-                                         '%d TMip flows', dpid,
+                        self.logger.info('switch %016x in sync: %d TMip '
+                                         'flows installed', dpid,
                                          len(record.flows))
                     break
         except Exception:  # noqa: BLE001 - log, never kill the app
@@ -430,35 +442,35 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         dpid = record.datapath.id
         network = self.state.network()
         record.touched = set()
-        wanted = set()
+        desired_identities = set()
         add = []
         modify = []
         for batch in desired_flow_batches(network, dpid, SYNC_BATCH,
                                           record.local_flows):
             for flow in batch:
                 identity = flow.identity
-                wanted.add(identity)
-                held = record.flows.get(identity)
-                if held is flow:
+                desired_identities.add(identity)
+                held_flow = record.flows.get(identity)
+                if held_flow is flow:
                     continue
-                if held is None:
+                if held_flow is None:
                     add.append(flow)
-                elif held != flow:
+                elif held_flow != flow:
                     modify.append(flow)
-            hub.sleep(0)
+            self._pause()
             if self.switches.get(dpid) is not record:
                 return
         delete = []
         if self._settled(record):
-            held = list(record.flows.items())
-            for start in range(0, len(held), SYNC_BATCH * 10):
+            held_items = list(record.flows.items())
+            for start in range(0, len(held_items), SYNC_BATCH * 10):
                 delete.extend(flow for identity, flow
-                              in held[start:start + SYNC_BATCH * 10]
-                              if identity not in wanted)
-                hub.sleep(0)
+                              in held_items[start:start + SYNC_BATCH * 10]
+                              if identity not in desired_identities)
+                self._pause()
         else:
             modify = []
-        record.desired = (network, wanted)
+        record.desired = (network, desired_identities)
 
         changes = self._send_in_batches(record, delete, modify, add)
         record.touched = None
@@ -467,14 +479,14 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         if changes:
             self.logger.info(
                 'switch %016x resynced: sent %d flow changes in %.1f s, '
-                'it holds %d TMip flows', dpid, changes,
+                '%d TMip flows installed', dpid, changes,
                 time.monotonic() - started, len(record.flows))
 
     def _send_in_batches(self, record, delete, modify, add):
         """Send flow changes SYNC_BATCH at a time; return how many were sent.
 
         Changes to a host that others changed meanwhile (a hand-over, an
-        attach, a release) are left out: theirs are newer.  Those of a
+        attach, a release) are left out, because theirs are newer.  Those of a
         host whose hand-over is still running are left out too, and one
         more resync runs later to check them.
         """
@@ -492,13 +504,13 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
                               if flow.cookie & HOST_KEY_MASK not in skip)
                 if moving and len(batch) < len(
                         flows[start:start + SYNC_BATCH]):
-                    record.sync_wanted = True
+                    record.sync_requested = True
                 flow_diff = rules.FlowDiff(**{field: batch})
                 for message in diff_messages(datapath, flow_diff):
                     datapath.send_msg(message)
                 apply_flow_diff(record.flows, flow_diff)
                 sent += len(batch)
-                hub.sleep(0)
+                self._pause()
         if sent:
             datapath.send_msg(datapath.ofproto_parser.OFPBarrierRequest(
                 datapath))
@@ -508,6 +520,13 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         now = time.monotonic()
         return (now - record.connected_at > SETTLE_SECONDS and
                 now - self.last_topology_change > SETTLE_SECONDS / 2)
+
+    def _pause(self):
+        """Yield to other green threads; first let hand-overs finish."""
+        deadline = time.monotonic() + HANDOVER_PRIORITY_SECONDS
+        while self.moving_to and time.monotonic() < deadline:
+            hub.sleep(0.001)
+        hub.sleep(0)
 
     def apply_diff(self, record, flow_diff):
         """Send a diff as flow-mods behind a barrier; update ``installed``."""

@@ -69,7 +69,7 @@ _IN_SYNC = re.compile(r'switch ([0-9a-f]{16}) in sync: (\d+) TMip flows '
 class ScaleRun(harness.TmipRun):
     """A TmipRun that waits on the controller's log, not on its REST API.
 
-    The flows are awaited before ``h1`` asks for its lease, so that the
+    The flows are awaited before ``h1`` requests its lease, so that the
     controller's last "in sync" line of each switch counts every flow.
     """
 
@@ -116,7 +116,7 @@ class ScaleRun(harness.TmipRun):
         return len(_LINK_UP.findall(text)) - len(_LINK_DOWN.findall(text))
 
     def flows_settled(self):
-        """Tell whether every bridge holds the flows its last resync left.
+        """Tell whether every bridge has the flows its last resync left.
 
         A bridge counts only once the controller logged that it is in
         sync and no resync has started since.

@@ -133,7 +133,7 @@ def test_batches_stay_near_their_size():
 
     batches = list(desired_flow_batches(network, 1, 7))
 
-    # The first batch is the cell flows; a host adds at most 8 flows.
+    # The first batch is the cell flows.  A host adds fewer than 8 flows.
     assert all(len(batch) < 7 + 8 for batch in batches[1:])
     assert batches[0] == list(rules.cell_flows(1, network))
 

@@ -570,3 +570,24 @@ def test_link_to_unconnected_switch_does_not_raise(app):
     assert installed(app, 1) == app.desired_flows(1)
     assert installed(app, 2) == app.desired_flows(2)
     assert two.of_type('OFPFlowMod')
+
+
+def test_resync_leaves_moving_host_to_its_handover(app, monkeypatch):
+    monkeypatch.setattr(controller_module, 'SYNC_BATCH', 20)
+    monkeypatch.setattr(controller_module, 'HANDOVER_PRIORITY_SECONDS', 0)
+    _preload(app, 200)
+    mover = '02:00:00:01:00:05'
+    cookie, mask = rules.host_cookie(mover)
+    app.moving_to[mover] = (1, 105)
+    datapath = _connect_without_resync(app, 1)
+    for _ in range(300):
+        hub.sleep(0)
+    sent_while_moving = [m for m in datapath.of_type('OFPFlowMod')
+                         if m.cookie & mask == cookie]
+
+    del app.moving_to[mover]
+    finish_resyncs(app)
+
+    assert sent_while_moving == []
+    assert [f for f in installed(app, 1) if f.cookie & mask == cookie]
+    assert installed(app, 1) == app.desired_flows(1)

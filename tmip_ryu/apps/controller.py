@@ -497,13 +497,13 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
             for start in range(0, len(flows), SYNC_BATCH):
                 if self.switches.get(datapath.id) is not record:
                     return sent
+                chunk = flows[start:start + SYNC_BATCH]
                 moving = {rules.host_cookie(mac)[0]
                           for mac in self.moving_to}
                 skip = record.touched | moving
-                batch = tuple(flow for flow in flows[start:start + SYNC_BATCH]
+                batch = tuple(flow for flow in chunk
                               if flow.cookie & HOST_KEY_MASK not in skip)
-                if moving and len(batch) < len(
-                        flows[start:start + SYNC_BATCH]):
+                if moving and len(batch) < len(chunk):
                     record.sync_requested = True
                 flow_diff = rules.FlowDiff(**{field: batch})
                 for message in diff_messages(datapath, flow_diff):

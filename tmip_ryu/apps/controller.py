@@ -24,7 +24,7 @@ from ryu.topology import switches as topology_switches
 import openflow_rules as rules
 from tmip_ryu.apps.handovers import HandoverMixin
 from tmip_ryu.apps.host_packets import HostPacketMixin
-from tmip_ryu import log_limits
+from tmip_ryu import log_limits, topology_trim
 from tmip_ryu.apps import rest
 from tmip_ryu.config import (ConfigError, check_listen_ports,
                              load_settings)
@@ -34,7 +34,8 @@ from tmip_ryu.network_state import (LocalFlowCache, NetworkState,
                                      desired_flow_batches, pool_of)
 from tmip_ryu.ofp_render import (delete_stats_entry, diff_messages,
                                  flow_from_stats)
-from tmip_ryu.transactions import ReplyTracker, apply_flow_diff
+from tmip_ryu.transactions import (ReplyTracker, apply_flow_diff,
+                                   send_together)
 
 # Link discovery must work with no flags: turn on Ryu's LLDP discovery
 # before ryu-manager reads it, and load the app that does it.  Importing
@@ -159,6 +160,15 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         wsgi_app.register(rest.TmipRestFallback)
         self.threads.append(hub.spawn(self._flush_loop))
         self.threads.append(hub.spawn(self._maintenance_loop))
+
+    def start(self):
+        """Start the app; leave Ryu's topology app only its LLDP work."""
+        thread = super().start()
+        topology = app_manager.lookup_service_brick(log_limits.TOPOLOGY_APP)
+        if topology is None or not topology_trim.trim(topology):
+            self.logger.warning('Ryu topology app not trimmed: it parses '
+                                'every packet-in for host discovery too')
+        return thread
 
     def _recover_register(self):
         settings = self.settings
@@ -534,10 +544,8 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         messages = diff_messages(datapath, flow_diff)
         if not messages:
             return 0
-        for message in messages:
-            datapath.send_msg(message)
-        datapath.send_msg(datapath.ofproto_parser.OFPBarrierRequest(
-            datapath))
+        send_together(datapath, messages + [
+            datapath.ofproto_parser.OFPBarrierRequest(datapath)])
         record.apply(flow_diff)
         return len(messages)
 

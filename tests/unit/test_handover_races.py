@@ -166,3 +166,31 @@ def test_aborted_move_deletes_its_hold(app):
     assert [m.command for m in holds] == \
         [two.ofproto.OFPFC_ADD, two.ofproto.OFPFC_DELETE_STRICT]
     assert not app.move_holds
+
+
+def test_queued_move_moves_the_hold(app):
+    one = connect(app, 1)
+    two = connect(app, 2)
+    three = connect(app, 3)
+    link(app, 1, 1, 2, 1)
+    link(app, 2, 2, 3, 1)
+    switches = (one, two, three)
+    packet_in(app, one, 2, dhcp_request_frame(ryu_dhcp.DHCP_DISCOVER,
+                                              mac=HOST))
+    _run_greenthreads(app, switches)
+
+    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    packet_in(app, three, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    _run_greenthreads(app, switches, rounds=40)
+
+    ofproto = two.ofproto
+    at_two = [m.command for m in two.of_type('OFPFlowMod')
+              if _is_move_hold(m)]
+    at_three = [m for m in three.of_type('OFPFlowMod') if _is_move_hold(m)]
+    assert app.register.get(HOST).dpid == 3
+    assert at_two == [ofproto.OFPFC_ADD, ofproto.OFPFC_DELETE_STRICT]
+    assert [m.command for m in at_three] == [ofproto.OFPFC_ADD]
+    assert dict(at_three[0].match.items())['in_port'] == 3
+    assert not app.move_holds
+    for datapath in switches:
+        assert installed(app, datapath.id) == app.desired_flows(datapath.id)

@@ -84,10 +84,13 @@ class HandoverMixin:
         """Return the plan with the new switch's change deleting the hold.
 
         The hold leaves atomically with the arrival of the host's flows.
+        Also returns the ``move_holds`` entry that the plan deletes, or
+        None.
         """
-        held_dpid, flow = self.move_holds.get(mac, (None, None))
-        if held_dpid != dpid:
-            return plan
+        entry = self.move_holds.get(mac)
+        if entry is None or entry[0] != dpid:
+            return plan, None
+        flow = entry[1]
         changed = []
         for change in plan:
             if change.dpid == dpid:
@@ -95,7 +98,7 @@ class HandoverMixin:
                 change = dataclasses.replace(change, diff=dataclasses.replace(
                     diff, delete=tuple(diff.delete) + (flow,)))
             changed.append(change)
-        return changed
+        return changed, entry
 
     def hold_if_moving_here(self, datapath, in_port, data):
         """Hold a frame of a host being moved to this port; True if held.
@@ -124,14 +127,14 @@ class HandoverMixin:
                                           handover.target.cell)
                 # A move that raised before it ran is recorded as aborted
                 # by next_for, so the host is never stuck behind it.
+                # request_handover has already set up a move it passed
+                # on; a queued one starts here.
                 handover = self.next_handover.pop(mac, None)
                 if handover is None:
                     handover = self.coordinator.next_for(mac)
-                if handover is not None:
-                    self.moving_to[mac] = (handover.target.dpid,
-                                           handover.target.port)
-                    if self.move_holds.get(mac, (None,))[0] != \
-                            handover.target.dpid:
+                    if handover is not None:
+                        self.moving_to[mac] = (handover.target.dpid,
+                                               handover.target.port)
                         self._hold_frames_at(mac, handover.target.dpid,
                                              handover.target.port)
         finally:
@@ -148,13 +151,13 @@ class HandoverMixin:
         plan = rules.handover_plan_for_host(
             self.state.network(), mac,
             placement_of(binding, target.dpid, target.port))
-        plan = self._plan_deleting_hold(mac, plan, target.dpid)
+        plan, hold = self._plan_deleting_hold(mac, plan, target.dpid)
         participants = self._participants(plan, binding.dpid, target.dpid)
 
         # The coordinator logs the outcome of every move with its timing.
         outcome = self.coordinator.run(handover, participants)
         if outcome.status == 'committed':
-            if self.move_holds.get(mac, (None,))[0] == target.dpid:
+            if hold is not None and self.move_holds.get(mac) is hold:
                 del self.move_holds[mac]     # the commit deleted it
             for change in plan:
                 record = self.switches.get(change.dpid)

@@ -288,8 +288,8 @@ class DhcpServer:
                message=None, unicast_to=None):
         """Build the reply frame to ``frame`` (RFC 2131 4.1 and 4.3).
 
-        The message is packed with struct: this runs twice for every new
-        host, and ``ryu.lib.packet`` costs ten times as much.
+        The message is packed with struct, because this runs twice for
+        every new host and ``ryu.lib.packet`` takes nine times as long.
         """
         request = frame.dhcp
         options = self._reply_options(frame, binding, message_type,

@@ -153,8 +153,8 @@ def build_udp_frame(eth_src, eth_dst, ip_src, ip_dst, ports, payload,
 
     It gives the bytes ``build_frame`` gives for the same headers
     (identification 0, no IP options, both checksums, padding to the
-    Ethernet minimum), without building
-    ``ryu.lib.packet`` objects, which costs about ten times as much.
+    Ethernet minimum) without building ``ryu.lib.packet`` objects, which
+    took nine times as long for a DHCP reply (95 against 11 us).
     ``ip_src`` and ``ip_dst`` are IPv4Address values, ``ports`` is
     (source port, destination port), and ``vlans`` are the request's
     VLAN tags, outermost first.

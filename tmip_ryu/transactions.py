@@ -167,8 +167,8 @@ class BundleParticipant:
     def commit(self):
         """Commit the bundle.
 
-        The switch sends the commit reply once every change of the bundle
-        is applied (OpenFlow 1.4, 7.3.9), so no barrier follows it.
+        A switch sends the commit reply only after applying the bundle,
+        so no barrier follows it.
         """
         waiter = self._new_waiter('commit', 1)
         self.tracker.send(

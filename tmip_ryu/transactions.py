@@ -107,9 +107,9 @@ def send_together(datapath, messages):
     """Serialise messages and hand them to the switch's socket as one write.
 
     Ryu's ``send_msg`` queues every message on its own, and the green
-    thread that writes them takes turns with the one that reads replies:
-    a bundle of a dozen messages left in pieces over a millisecond or
-    more, with the switch's first replies read in between.
+    thread that writes them takes turns with the one that reads replies.
+    A bundle of a dozen messages then left in pieces over a millisecond
+    or more, with the switch's first replies read in between.
     """
     buffers = []
     for message in messages:
@@ -148,7 +148,7 @@ class BundleParticipant:
         return waiter
 
     def prepare(self):
-        """Open the bundle, add the flow changes and close it: one write."""
+        """Open the bundle, add the flow changes and close it in one write."""
         ofproto = self.datapath.ofproto
         parser = self.datapath.ofproto_parser
         flags = ofproto.OFPBF_ATOMIC | ofproto.OFPBF_ORDERED

@@ -30,7 +30,8 @@ class HandoverMixin:
     def _init_handovers(self):
         self.handover_threads = {}    # mac -> green thread running moves
         self.moving_to = {}           # mac -> (dpid, port) being moved to
-        # mac -> a pending move for the thread that is finishing the last
+        # mac -> the next pending move, for the thread still applying the
+        # host's last one
         self.next_handover = {}
         self.move_holds = {}          # mac -> (dpid, move-hold flow)
 
@@ -81,11 +82,11 @@ class HandoverMixin:
                                               'delete'))
 
     def _plan_deleting_hold(self, mac, plan, dpid):
-        """Return the plan with the new switch's change deleting the hold.
+        """Add the hold's deletion to the new switch's change in a plan.
 
-        The hold leaves atomically with the arrival of the host's flows.
-        Also returns the ``move_holds`` entry that the plan deletes, or
-        None.
+        Returns the plan and the ``move_holds`` entry it deletes (None if
+        the host has no hold at that switch).  The hold then leaves in the
+        same bundle that brings the host's flows.
         """
         entry = self.move_holds.get(mac)
         if entry is None or entry[0] != dpid:

@@ -49,7 +49,7 @@ class HostPacketMixin:
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def port_deleted_handler(self, ev):
-        """Note when a port is deleted, and forget it when it returns."""
+        """Record when a port is deleted, and forget it when it returns."""
         msg = ev.msg
         key = (msg.datapath.id, msg.desc.port_no)
         if msg.reason == msg.datapath.ofproto.OFPPR_DELETE:

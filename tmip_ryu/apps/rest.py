@@ -21,7 +21,7 @@ READ = ['GET', 'HEAD']
 _MAC = re.compile(r'^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$')
 _DPID = re.compile(r'^(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})$')
 # Past this many hosts or flows, a response is built in steps that yield
-# and is encoded in an OS thread: at 100,000 bindings building and
+# and is encoded in an OS thread.  At 100,000 bindings, building and
 # encoding it in one go held the controller for 4 to 6 s, and Open
 # vSwitch drops a controller that is silent for 5 s.
 LARGE = 2000

@@ -275,7 +275,7 @@ class LayeredMap(collections.abc.Mapping):
         return self._variant(changes, length)
 
     def without(self, key):
-        """Return a map without ``key``; raise KeyError if it is absent."""
+        """Return a map without ``key``, or raise KeyError if it is absent."""
         if key not in self:
             raise KeyError(key)
         changes = dict(self._changes)

@@ -64,9 +64,10 @@ class FakeDatapath:
     def send(self, buf):
         """Record each message of a buffer written to the switch at once.
 
-        Ryu has no parser for bundle adds and barrier requests, which only
-        controllers send; those are rebuilt as Ryu objects from their
-        fields, the flow-mod inside a bundle add decoded with Ryu's parser.
+        Ryu has no parser for bundle adds and barrier requests, because
+        only controllers send them.  Those two are rebuilt as Ryu objects
+        from their fields, and the flow-mod inside a bundle add is decoded
+        with Ryu's parser.
         """
         buf = bytes(buf)
         while buf:

@@ -22,7 +22,7 @@ DIFF = FlowDiff(add=(flow(1), flow(2)), delete=(flow(3),))
 
 
 class CountingDatapath(FakeDatapath):
-    """Counts the writes to the switch's socket, as Ryu's send() does."""
+    """Counts writes to the switch's socket: one per send_msg or send."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,12 +35,6 @@ class CountingDatapath(FakeDatapath):
     def send_msg(self, message):
         self.writes += 1
         return super().send_msg(message)
-
-
-def reply_to(tracker, datapath, names):
-    for message in datapath.sent:
-        if type(message).__name__ in names:
-            tracker.on_reply(datapath.id, message.xid)
 
 
 def test_bundle_prepare_single_write():

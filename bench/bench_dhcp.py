@@ -395,12 +395,12 @@ def run(quick=False, run_dir=None, **overrides):
     run_dir = run_dir or harness.new_run_dir('dhcp')
     results = {'benchmark': 'dhcp', 'options': options, 'run_dir': run_dir}
     results['tmip_default_meter'] = bench_controller(
-        options, _subdirectory(run_dir, 'tmip-default-meter'), None)
+        options, harness.new_run_dir('tmip-default-meter', run_dir), None)
     results['tmip_raised_meter'] = bench_controller(
-        options, _subdirectory(run_dir, 'tmip-raised-meter'),
+        options, harness.new_run_dir('tmip-raised-meter', run_dir),
         options['meter_rate'])
     if options['kea']:
-        kea = bench_kea(options, _subdirectory(run_dir, 'kea'))
+        kea = bench_kea(options, harness.new_run_dir('kea', run_dir))
         results['kea_same_path'] = kea['same_path']
         results['kea_native'] = kea['native']
     for key in ('tmip_default_meter', 'tmip_raised_meter', 'kea_same_path',
@@ -415,12 +415,6 @@ def run(quick=False, run_dir=None, **overrides):
         results['ratio_sustained_rate'] = _ratio(ours['sustained_rate'],
                                                  kea['sustained_rate'])
     return results
-
-
-def _subdirectory(parent, name):
-    path = os.path.join(parent, name)
-    os.makedirs(path, exist_ok=True)
-    return path
 
 
 # -- reporting
@@ -544,13 +538,9 @@ def main(argv=None):
     machine = harness.describe_machine()
     results = run(quick=args.quick, rates=args.rates, seconds=args.seconds,
                   meter_rate=args.meter_rate, kea=args.kea)
-    results['machine'] = machine
-    results['machine']['load_average_end'] = harness.load_average()
-    paths = harness.write_results(results, markdown(results),
-                                  harness.timestamp() + '-dhcp')
-    for figure, value, target in summary_rows(results):
-        print('  %-55s %s%s' % (figure, value,
-                                '  (target %s)' % target if target else ''))
+    paths = harness.publish(results, machine,
+                            harness.timestamp() + '-dhcp', markdown,
+                            summary_rows)
     print('results: %s and %s' % paths)
     return 0
 

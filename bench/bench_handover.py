@@ -349,18 +349,12 @@ def run(quick=False, run_dir=None, **overrides):
     plan = move_plan(options['cells'], options['moves'], options['seed'])
     results = {'benchmark': 'handover', 'options': options, 'plan': plan,
                'run_dir': run_dir}
-    results['tmip'] = run_tmip(options, _subdirectory(run_dir, 'tmip'),
+    results['tmip'] = run_tmip(options, harness.new_run_dir('tmip', run_dir),
                                plan)
     if options['baseline']:
         results['baseline'] = run_baseline(
-            options, _subdirectory(run_dir, 'baseline'), plan)
+            options, harness.new_run_dir('baseline', run_dir), plan)
     return results
-
-
-def _subdirectory(parent, name):
-    path = os.path.join(parent, name)
-    os.makedirs(path, exist_ok=True)
-    return path
 
 
 # -- reporting
@@ -464,13 +458,6 @@ def markdown(results):
     return '\n'.join(lines)
 
 
-def print_summary(results):
-    """Print the summary rows as aligned text."""
-    for figure, value, target in summary_rows(results):
-        print('  %-55s %s%s' % (figure, value,
-                                '  (target %s)' % target if target else ''))
-
-
 def parse_arguments(argv=None):
     """Return the command-line options."""
     parser = argparse.ArgumentParser(
@@ -512,11 +499,9 @@ def main(argv=None):
     results = run(quick=args.quick, moves=args.moves, cells=args.cells,
                   dwell=args.dwell, bitrate=args.bitrate, seed=args.seed,
                   baseline=args.baseline)
-    results['machine'] = machine
-    results['machine']['load_average_end'] = harness.load_average()
-    paths = harness.write_results(results, markdown(results),
-                                  harness.timestamp() + '-handover')
-    print_summary(results)
+    paths = harness.publish(results, machine,
+                            harness.timestamp() + '-handover', markdown,
+                            summary_rows)
     print('results: %s and %s; logs under %s' % (paths + (
         results['run_dir'],)))
     return 0

@@ -354,19 +354,13 @@ def run(quick=False, run_dir=None, **overrides):
     results['bindings'] = []
     for count in options['bindings']:
         results['bindings'].append(case(
-            _subdirectory(run_dir, 'bindings-%d' % count), 3, options,
+            harness.new_run_dir('bindings-%d' % count, run_dir), 3, options,
             preloaded=count))
     results['cells'] = []
     for cells in options['cells']:
         results['cells'].append(case(
-            _subdirectory(run_dir, 'cells-%d' % cells), cells, options))
+            harness.new_run_dir('cells-%d' % cells, run_dir), cells, options))
     return results
-
-
-def _subdirectory(parent, name):
-    path = os.path.join(parent, name)
-    os.makedirs(path, exist_ok=True)
-    return path
 
 
 # -- reporting
@@ -498,13 +492,9 @@ def main(argv=None):
     results = run(quick=args.quick, bindings=args.bindings,
                   cells=args.cells, moves=args.moves,
                   skip_tools=args.skip_tools or None)
-    results['machine'] = machine
-    results['machine']['load_average_end'] = harness.load_average()
-    paths = harness.write_results(results, markdown(results),
-                                  harness.timestamp() + '-scale')
-    for figure, value, target in summary_rows(results):
-        print('  %-55s %s%s' % (figure, value,
-                                '  (target %s)' % target if target else ''))
+    paths = harness.publish(results, machine,
+                            harness.timestamp() + '-scale', markdown,
+                            summary_rows)
     print('results: %s and %s' % paths)
     return 0
 

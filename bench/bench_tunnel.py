@@ -241,13 +241,9 @@ def main(argv=None):
     machine = harness.describe_machine()
     results = run(quick=args.quick, rounds=args.rounds,
                   seconds=args.seconds, pings=args.pings)
-    results['machine'] = machine
-    results['machine']['load_average_end'] = harness.load_average()
-    paths = harness.write_results(results, markdown(results),
-                                  harness.timestamp() + '-tunnel')
-    for figure, value, target in summary_rows(results):
-        print('  %-55s %s%s' % (figure, value,
-                                '  (target %s)' % target if target else ''))
+    paths = harness.publish(results, machine,
+                            harness.timestamp() + '-tunnel', markdown,
+                            summary_rows)
     print('results: %s and %s' % paths)
     return 0
 

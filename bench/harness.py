@@ -309,6 +309,26 @@ def write_results(results, markdown, stem):
     return json_path, markdown_path
 
 
+def print_rows(rows):
+    """Print [figure, value, target] rows as aligned text."""
+    for figure, value, target in rows:
+        print('  %-55s %s%s' % (figure, value,
+                                '  (target %s)' % target if target else ''))
+
+
+def publish(results, machine, stem, markdown, summary_rows):
+    """Record the machine in results, write them and print the summary.
+
+    ``markdown`` and ``summary_rows`` are the benchmark's functions of
+    the results.  Returns the paths of the JSON and Markdown files.
+    """
+    results['machine'] = machine
+    results['machine']['load_average_end'] = load_average()
+    paths = write_results(results, markdown(results), stem)
+    print_rows(summary_rows(results))
+    return paths
+
+
 def markdown_table(header, rows):
     """Return a Markdown table with ``header`` and ``rows`` of cells."""
     lines = ['| ' + ' | '.join(header) + ' |',

@@ -1,47 +1,42 @@
 """Frames during and around a move, and back-to-back moves.
 
 Open vSwitch may pass up frames it received at a port just before that
-port moved to another bridge.  They must not move the host back; a move
-requested while the last one is being applied must run, not be dropped;
-and while a move runs, the host's data frames at its new port are
+port moved to another bridge, and these must not move the host back.  A
+move requested while the last one is being applied must run, not be
+dropped.  While a move runs, the host's data frames at its new port are
 dropped by a flow there rather than sent to the controller.
 """
 
 import types
 
-import pytest
-from ryu.lib import hub
 from ryu.lib.packet import dhcp as ryu_dhcp
 
 from openflow_rules import constants
-from test_controller_app import (HOST, FakeWsgi, _run_greenthreads, connect,
-                                 installed, link, packet_in)
+from test_controller_app import (  # noqa: F401 - app is a fixture
+    HOST, _run_greenthreads, _two_cells_with_host, app, connect, installed,
+    link, packet_in)
 from test_packets_frames import arp_frame, dhcp_request_frame
-from tmip_ryu.apps import controller as controller_module
-from tmip_ryu.config import TmipSettings
+
+# The host's ARP request for its gateway: any frame from a known host at
+# a new place starts a move there.
+HOST_ARP = arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST)
 
 
-@pytest.fixture
-def app(tmp_path, monkeypatch):
-    settings = TmipSettings(state_file=str(tmp_path / 'state.sqlite'))
-    monkeypatch.setattr(controller_module, 'load_settings', lambda: settings)
-    monkeypatch.setattr(controller_module, 'check_listen_ports',
-                        lambda: None)
-    monkeypatch.setattr(controller_module, 'SETTLE_SECONDS', 0.0)
-    app = controller_module.TmipController(wsgi=FakeWsgi())
-    yield app
-    for thread in app.threads:
-        hub.kill(thread)
+def three_cells_in_a_row(app):
+    """Connect switches 1-2-3 in a line and attach HOST at 1 port 2."""
+    switches = tuple(connect(app, dpid) for dpid in (1, 2, 3))
+    link(app, 1, 1, 2, 1)
+    link(app, 2, 2, 3, 1)
+    packet_in(app, switches[0], 2, dhcp_request_frame(
+        ryu_dhcp.DHCP_DISCOVER, mac=HOST))
+    _run_greenthreads(app, switches)
+    return switches
 
 
 def moved_from_one_to_two(app):
     """Attach HOST at switch 1 port 2, then move it to switch 2 port 3."""
-    one = connect(app, 1)
-    two = connect(app, 2)
-    link(app, 1, 1, 2, 1)
-    packet_in(app, one, 2, dhcp_request_frame(ryu_dhcp.DHCP_DISCOVER,
-                                              mac=HOST))
-    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    one, two = _two_cells_with_host(app)
+    packet_in(app, two, 3, HOST_ARP)
     _run_greenthreads(app, (one, two))
     assert (app.register.get(HOST).dpid, app.register.get(HOST).port) == \
         (2, 3)
@@ -63,14 +58,8 @@ def delete_port(app, datapath, port_no):
 
 
 def test_move_during_apply_runs_next(app):
-    one = connect(app, 1)
-    two = connect(app, 2)
-    three = connect(app, 3)
-    link(app, 1, 1, 2, 1)
-    link(app, 2, 2, 3, 1)
-    switches = (one, two, three)
-    packet_in(app, one, 2, dhcp_request_frame(ryu_dhcp.DHCP_DISCOVER,
-                                              mac=HOST))
+    switches = three_cells_in_a_row(app)
+    _, two, three = switches
     # The frame from switch 3 arrives while the thread of the move to
     # switch 2 is releasing the frames it held, after the commit.
     release = app._release_held
@@ -78,11 +67,10 @@ def test_move_during_apply_runs_next(app):
     def release_then_see_host_elsewhere(mac):
         app._release_held = release
         release(mac)
-        packet_in(app, three, 3, arp_frame(1, '10.1.0.2', '10.1.0.1',
-                                           mac=HOST))
+        packet_in(app, three, 3, HOST_ARP)
     app._release_held = release_then_see_host_elsewhere
 
-    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    packet_in(app, two, 3, HOST_ARP)
     _run_greenthreads(app, switches, rounds=40)
 
     assert app.register.get(HOST).dpid == 3
@@ -95,7 +83,7 @@ def test_deleted_port_frame_is_dropped(app):
     one, two = moved_from_one_to_two(app)
     delete_port(app, one, 2)
 
-    packet_in(app, one, 2, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    packet_in(app, one, 2, HOST_ARP)
     _run_greenthreads(app, (one, two))
 
     assert app.register.get(HOST).dpid == 2
@@ -108,22 +96,10 @@ def test_readded_port_frame_moves_host(app):
     delete_port(app, one, 2)
     port_status(app, one, 2, one.ofproto.OFPPR_ADD)
 
-    packet_in(app, one, 2, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    packet_in(app, one, 2, HOST_ARP)
     _run_greenthreads(app, (one, two))
 
     assert app.register.get(HOST).dpid == 1
-
-
-def _two_cells(app):
-    one = connect(app, 1)
-    two = connect(app, 2)
-    link(app, 1, 1, 2, 1)
-    packet_in(app, one, 2, dhcp_request_frame(ryu_dhcp.DHCP_DISCOVER,
-                                              mac=HOST))
-    _run_greenthreads(app, (one, two))
-    one.take()
-    two.take()
-    return one, two
 
 
 def _is_move_hold(message):
@@ -132,9 +108,9 @@ def _is_move_hold(message):
 
 
 def test_move_hold_lasts_until_commit(app):
-    one, two = _two_cells(app)
+    one, two = _two_cells_with_host(app)
 
-    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    packet_in(app, two, 3, HOST_ARP)
     first = two.sent[0]
     _run_greenthreads(app, (one, two))
 
@@ -153,9 +129,9 @@ def test_move_hold_lasts_until_commit(app):
 
 
 def test_aborted_move_deletes_its_hold(app):
-    one, two = _two_cells(app)
+    one, two = _two_cells_with_host(app)
 
-    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    packet_in(app, two, 3, HOST_ARP)
     _run_greenthreads(app, (one, two), rounds=1)
     failing = two.of_type('OFPBundleAddMsg')[0]
     app.tracker.on_error(2, failing.xid, 'error type 17 code 0')
@@ -169,18 +145,11 @@ def test_aborted_move_deletes_its_hold(app):
 
 
 def test_queued_move_moves_the_hold(app):
-    one = connect(app, 1)
-    two = connect(app, 2)
-    three = connect(app, 3)
-    link(app, 1, 1, 2, 1)
-    link(app, 2, 2, 3, 1)
-    switches = (one, two, three)
-    packet_in(app, one, 2, dhcp_request_frame(ryu_dhcp.DHCP_DISCOVER,
-                                              mac=HOST))
-    _run_greenthreads(app, switches)
+    switches = three_cells_in_a_row(app)
+    _, two, three = switches
 
-    packet_in(app, two, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
-    packet_in(app, three, 3, arp_frame(1, '10.1.0.2', '10.1.0.1', mac=HOST))
+    packet_in(app, two, 3, HOST_ARP)
+    packet_in(app, three, 3, HOST_ARP)
     _run_greenthreads(app, switches, rounds=40)
 
     ofproto = two.ofproto

@@ -44,13 +44,12 @@ def moved_from_one_to_two(app):
 
 
 def port_status(app, datapath, port_no, reason):
-    """Deliver a port status message to every handler Ryu would call."""
+    """Deliver a port status message to the controller."""
     ev = types.SimpleNamespace(msg=types.SimpleNamespace(
         datapath=datapath, reason=reason,
         desc=types.SimpleNamespace(port_no=port_no,
                                    hw_addr='0a:00:00:00:01:02')))
     app.port_status_handler(ev)
-    app.port_deleted_handler(ev)
 
 
 def delete_port(app, datapath, port_no):

@@ -304,11 +304,13 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         port = ev.msg.desc
         ports = dict(self.state.ports.get(datapath.id, {}))
 
-        if ev.msg.reason == ofproto.OFPPR_DELETE:
+        deleted = ev.msg.reason == ofproto.OFPPR_DELETE
+        if deleted:
             ports.pop(port.port_no, None)
         else:
             ports[port.port_no] = port.hw_addr
         self.state.set_ports(datapath.id, ports)
+        self.note_port_status(datapath.id, port.port_no, deleted)
         # Rebuild the model now: with 100,000 bindings that takes about a
         # second, which the hand-over that often follows a port change
         # (a host unplugged here) would otherwise spend.

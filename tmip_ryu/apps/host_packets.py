@@ -47,12 +47,10 @@ class HostPacketMixin:
         self.pool_warnings = {}   # cell -> time of the last warning
         self.deleted_ports = {}   # (dpid, port) -> time it was deleted
 
-    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
-    def port_deleted_handler(self, ev):
+    def note_port_status(self, dpid, port, deleted):
         """Record when a port is deleted, and forget it when it returns."""
-        msg = ev.msg
-        key = (msg.datapath.id, msg.desc.port_no)
-        if msg.reason == msg.datapath.ofproto.OFPPR_DELETE:
+        key = (dpid, port)
+        if deleted:
             now = time.monotonic()
             self.deleted_ports[key] = now
             for old in [k for k, at in self.deleted_ports.items()

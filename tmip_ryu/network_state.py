@@ -279,9 +279,9 @@ def switch_hosts(network, dpid):
 
 
 def desired_flow_batches(network, dpid, batch_size, cache=None):
-    """Yield the flows a switch should hold, in lists of about batch_size.
+    """Yield the flows a switch should have, in lists of about batch_size.
 
-    The first list holds the cell flows, which need no host, so a switch
+    The first list contains the cell flows, which need no host, so a switch
     that receives the lists in order can serve new hosts early.  The
     union of the lists is ``openflow_rules.desired_flows(dpid, network)``.
     A LocalFlowCache, if given, supplies the flows of hosts at home on

@@ -1,6 +1,6 @@
 """build_udp_frame gives the bytes ryu.lib.packet gives for the same frame.
 
-The DHCP server builds its replies with ``build_udp_frame``; here every
+The DHCP server builds its replies with ``build_udp_frame``.  Here every
 frame is compared byte for byte with the same headers serialised by
 ``ryu.lib.packet``, and read back by ``parse_frame``.
 """

@@ -1,6 +1,6 @@
 """Hand-over participants: what each phase writes to a switch.
 
-The switches are ``FakeDatapath`` objects with Ryu's encoders; the
+The switches are ``FakeDatapath`` objects with Ryu's encoders.  The
 integration tests run the same participants against Open vSwitch.
 """
 

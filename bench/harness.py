@@ -22,7 +22,6 @@ import os
 import platform
 import re
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -341,13 +340,6 @@ def markdown_table(header, rows):
 # -- processes
 
 
-def free_tcp_port():
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def wait_until(predicate, timeout, message, interval=0.2):
     """Call ``predicate`` until it returns a true value; return that value.
 
@@ -388,9 +380,9 @@ class RyuManager:
     """One ``ryu-manager`` process on free ports, logging to a run dir.
 
     ``app`` is the module ryu-manager loads (``tmip_ryu.apps`` or
-    ``ryu.app.simple_switch_13``).  OpenFlow listens on 127.0.0.1 only.
-    With ``rest``, the REST API listens on a free port of 127.0.0.1 and
-    ``start`` waits until ``/tmip/cells`` responds.
+    ``ryu.app.simple_switch_13``).  OpenFlow listens on 127.0.0.1 only,
+    and so does the REST API with ``rest``.  ``start`` waits until the
+    OpenFlow port listens and, with ``rest``, ``/tmip/cells`` responds.
     """
 
     started_pids = set()
@@ -398,8 +390,10 @@ class RyuManager:
     def __init__(self, app, run_dir, config_path=None, rest=True):
         self.app = app
         self.run_dir = run_dir
-        self.of_port = free_tcp_port()
-        self.rest_port = free_tcp_port() if rest else None
+        self.of_port = tmip_topo.listen_port('127.0.0.1')
+        self.rest_port = None
+        if rest:
+            self.rest_port = tmip_topo.listen_port('127.0.0.1')
         self.log_path = os.path.join(run_dir, 'ryu-manager.log')
         self.args = [RYU_MANAGER, app, '--ofp-listen-host', '127.0.0.1',
                      '--ofp-tcp-listen-port', str(self.of_port)]
@@ -431,9 +425,10 @@ class RyuManager:
                                  'see %s' % (self.app,
                                              self.process.returncode,
                                              self.log_path))
-            if self.rest is None:
-                return _listening(self.of_port)
-            return self.rest.try_get('/tmip/cells', timeout=5) is not None
+            if not tmip_topo.listening(self.of_port):
+                return False
+            return (self.rest is None
+                    or self.rest.try_get('/tmip/cells', timeout=5) is not None)
 
         wait_until(ready, timeout, 'ryu-manager %s to start (log %s)'
                    % (self.app, self.log_path))
@@ -467,12 +462,6 @@ class RyuManager:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout)
-
-
-def _listening(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(('127.0.0.1', port)) == 0
 
 
 # -- networks

@@ -250,8 +250,12 @@ class Demo:
     def connect(self, target):
         """Connect the bridges to ``target``; wait for the core links."""
         tmip_topo.attach_controller(self.net, target)
-        wait_until(lambda: tmip_topo.bridges_connected(self.net), 30,
-                   'every bridge to connect to the controller')
+        try:
+            wait_until(lambda: tmip_topo.bridges_connected(self.net), 30,
+                       'every bridge to connect to the controller')
+        except DemoError as error:
+            raise DemoError('%s at %s; OVS reports:\n%s' % (
+                error, target, tmip_topo.connection_report(self.net)))
         links = 2 * self.args.cells
         wait_until(lambda: len((self.rest.try_get('/tmip/topology')
                                 or {}).get('links', ())) >= links, 30,

@@ -24,8 +24,11 @@ is set on purpose: ``mn`` opens that class as its CLI.
 
 import inspect
 import ipaddress
+import json
 import os
+import random
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -450,6 +453,93 @@ def bridges_connected(net):
         if 'true' not in state:
             return False
     return True
+
+
+def connection_report(net):
+    """Return one line per bridge of ``net``: its controller connection.
+
+    A line reads ``s1: tcp:127.0.0.1:6653 not connected (state=BACKOFF,
+    last_error=Connection refused)``.  OVS fills in the state and the last
+    error a few seconds after a connection attempt.
+    """
+    lines = []
+    for switch in net.switches:
+        listed = subprocess.run(
+            ['ovs-vsctl', '--format=json',
+             '--columns=target,is_connected,status', 'list', 'controller',
+             switch.name], capture_output=True, text=True)
+        if listed.returncode != 0:
+            lines.append('%s: %s' % (switch.name, listed.stderr.strip()))
+            continue
+        rows = json.loads(listed.stdout)['data']
+        if not rows:
+            lines.append('%s: no controller set' % switch.name)
+        for target, connected, (_map, status) in rows:
+            lines.append('%s: %s %s (%s)' % (
+                switch.name, target,
+                'connected' if connected else 'not connected',
+                ', '.join('%s=%s' % pair for pair in sorted(status))
+                or 'no status yet'))
+    return '\n'.join(lines)
+
+
+_ports_handed_out = set()
+
+
+def _ephemeral_ports_start():
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def listen_port(host='0.0.0.0'):
+    """Return a TCP port that a server such as ryu-manager may listen on.
+
+    The port lies below the kernel's ephemeral range, from which outgoing
+    connections take their local ports, so that none of them can take it
+    before the server binds it; it is free on ``host`` now, and this
+    process never returns it twice.
+    """
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    start = _ephemeral_ports_start()
+    low = max(1024, start - 16384)
+    if start - low < 1024:
+        raise RuntimeError('the ephemeral port range starts at %d, which '
+                           'leaves too few ports below it to choose from; '
+                           'see /proc/sys/net/ipv4/ip_local_port_range'
+                           % start)
+    for _attempt in range(200):
+        port = random.randrange(low, start)
+        if port in _ports_handed_out:
+            continue
+        with socket.socket(family) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        _ports_handed_out.add(port)
+        return port
+    raise RuntimeError('no free TCP port found between %d and %d'
+                       % (low, start))
+
+
+def listening(port):
+    """Tell whether a TCP socket of this machine listens on ``port``."""
+    wanted = ':%04X' % port
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(table) as sockets:
+                next(sockets)
+                for line in sockets:
+                    fields = line.split()
+                    # st 0A is TCP_LISTEN.
+                    if fields[1].endswith(wanted) and fields[3] == '0A':
+                        return True
+        except OSError:
+            continue
+    return False
 
 
 def _node(net, node):

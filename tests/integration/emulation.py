@@ -11,19 +11,17 @@ import collections
 import os
 import re
 import string
-import sys
 import time
 
 import pytest
 
 from openflow_rules import is_tmip_cookie
 from support.ovs import dump_flows
-from support.processes import REPO, wait_for
+from support.processes import wait_for
 
-sys.path.insert(0, os.path.join(REPO, 'mininet'))
-
-import tmip_topo  # noqa: E402
-import tmip_traffic  # noqa: E402
+# support.processes has put mininet/ on the path.
+import tmip_topo
+import tmip_traffic
 
 ping = tmip_traffic.ping
 wait_ping = tmip_traffic.wait_ping
@@ -90,11 +88,23 @@ class Emulation:
         return tmip_topo.controller_config(self.net, **options)
 
     def connect(self, controller, timeout=20):
-        """Connect every bridge to ``controller`` and wait until they are."""
+        """Connect every bridge to ``controller`` and wait until they are.
+
+        On a timeout the error shows each bridge's connection state, as
+        OVS reports it, and the end of the controller's log.
+        """
         tmip_topo.attach_controller(self.net, controller.of_target)
-        wait_for(lambda: tmip_topo.bridges_connected(self.net), timeout,
-                 interval=0.2, message='bridges of %s to connect (log: %s)'
-                 % (self.prefix, controller.log_path))
+        try:
+            wait_for(lambda: tmip_topo.bridges_connected(self.net), timeout,
+                     interval=0.2)
+        except TimeoutError:
+            raise TimeoutError(
+                'bridges of %s did not connect to %s within %d s; ryu-manager '
+                '%s.\nOVS reports:\n%s\nThe end of %s:\n%s' % (
+                    self.prefix, controller.of_target, timeout,
+                    controller.state(),
+                    tmip_topo.connection_report(self.net),
+                    controller.log_path, controller.log_tail(30))) from None
 
     def start_dhcp(self, hosts=None, timeout=40):
         """Start the DHCP clients of ``hosts`` (default all); wait leases.

@@ -5,6 +5,7 @@ import urllib.request
 
 import pytest
 
+from emulation import emulation_factory  # noqa: F401
 from support.ovs import dump_flows, is_connected
 from support.processes import Controller, wait_for
 
@@ -51,3 +52,20 @@ def test_taken_rest_port_stops_start_with_one_sentence(tmp_path):
     assert 'is already in use' in str(raised.value)
     assert '--wsapi-port' in str(raised.value)
     assert controller.process.returncode == 1
+
+
+def test_unconnected_bridges_reported_with_state(controller_factory,
+                                                 emulation_factory):
+    emulation = emulation_factory(cells=1, hosts=1)
+    controller = controller_factory(emulation.config())
+    controller.stop()
+
+    with pytest.raises(TimeoutError) as raised:
+        emulation.connect(controller, timeout=2)
+
+    report = str(raised.value)
+    assert 'ryu-manager exited with status' in report
+    for name in emulation.switch_names:
+        assert '%s: %s not connected' % (name, controller.of_target) \
+            in report
+    assert 'tmip_ryu loaded' in report

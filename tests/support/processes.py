@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,12 +14,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 RYU_MANAGER = os.path.join(os.path.dirname(sys.executable), 'ryu-manager')
 
+if os.path.join(REPO, 'mininet') not in sys.path:
+    sys.path.insert(0, os.path.join(REPO, 'mininet'))
 
-def free_tcp_port():
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+import tmip_topo  # noqa: E402  (found through the path set just above)
 
 
 def wait_for(predicate, timeout, interval=0.05, message='condition'):
@@ -41,8 +38,8 @@ class Controller:
 
     def __init__(self, config_text=None, extra_args=(), workdir=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix='tmip-ctl-')
-        self.of_port = free_tcp_port()
-        self.rest_port = free_tcp_port()
+        self.of_port = tmip_topo.listen_port()
+        self.rest_port = tmip_topo.listen_port()
         self.log_path = os.path.join(self.workdir, 'ryu-manager.log')
         self.state_path = os.path.join(self.workdir, 'tmip-state.sqlite')
         self.config_path = os.path.join(self.workdir, 'tmip.conf')
@@ -59,7 +56,7 @@ class Controller:
         return 'tcp:127.0.0.1:%d' % self.of_port
 
     def start(self, timeout=30):
-        """Start ryu-manager and wait until its REST API answers."""
+        """Start ryu-manager; wait until it serves REST and OpenFlow."""
         args = [RYU_MANAGER, 'tmip_ryu.apps',
                 '--ofp-tcp-listen-port', str(self.of_port),
                 '--wsapi-port', str(self.rest_port),
@@ -72,6 +69,9 @@ class Controller:
         wait_for(self._rest_is_up, timeout, interval=0.2,
                  message='the REST API of ryu-manager (log: %s)'
                  % self.log_path)
+        wait_for(lambda: tmip_topo.listening(self.of_port), 5,
+                 message='ryu-manager to listen on OpenFlow port %d (log: '
+                 '%s)' % (self.of_port, self.log_path))
         return self
 
     def _rest_is_up(self):
@@ -103,6 +103,18 @@ class Controller:
     def log_text(self):
         with open(self.log_path, errors='replace') as log:
             return log.read()
+
+    def log_tail(self, count):
+        """Return the last ``count`` lines of the log."""
+        return '\n'.join(self.log_text().splitlines()[-count:])
+
+    def state(self):
+        """Describe the process: running, with its pid, or how it ended."""
+        if self.process is None:
+            return 'was never started'
+        if self.process.poll() is None:
+            return 'runs as pid %d' % self.process.pid
+        return 'exited with status %d' % self.process.returncode
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
         """Stop this ryu-manager by its pid; SIGKILL if it lingers."""

@@ -44,11 +44,18 @@ class NetworkState:
         return self.settings.cell_of(dpid)
 
     def set_ports(self, dpid, ports):
-        """Record a switch's physical ports as {port_no: hw_addr}."""
-        self.ports[dpid] = {number: hw_addr.lower()
-                            for number, hw_addr in ports.items()
-                            if number < _MAX_PHYSICAL_PORT}
+        """Record a switch's physical ports as {port_no: hw_addr}.
+
+        Returns whether that changed the switch's ports.
+        """
+        recorded = {number: hw_addr.lower()
+                    for number, hw_addr in ports.items()
+                    if number < _MAX_PHYSICAL_PORT}
+        if self.ports.get(dpid) == recorded:
+            return False
+        self.ports[dpid] = recorded
         self._network = None
+        return True
 
     def remove_switch(self, dpid):
         """Forget a switch and every link that touches it."""

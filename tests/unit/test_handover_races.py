@@ -4,7 +4,8 @@ Open vSwitch may pass up frames it received at a port just before that
 port moved to another bridge, and these must not move the host back.  A
 move requested while the last one is being applied must run, not be
 dropped.  While a move runs, the host's data frames at its new port are
-dropped by a flow there rather than sent to the controller.
+dropped by a flow there rather than sent to the controller.  A link
+going down or up as a host leaves or arrives starts no resync.
 """
 
 import types
@@ -13,8 +14,8 @@ from ryu.lib.packet import dhcp as ryu_dhcp
 
 from openflow_rules import constants
 from test_controller_app import (  # noqa: F401 - app is a fixture
-    HOST, _run_greenthreads, _two_cells_with_host, app, connect, installed,
-    link, packet_in)
+    HOST, _run_greenthreads, _two_cells_with_host, app, connect,
+    finish_resyncs, installed, link, packet_in)
 from test_packets_frames import arp_frame, dhcp_request_frame
 
 # The host's ARP request for its gateway: any frame from a known host at
@@ -162,3 +163,31 @@ def test_queued_move_moves_the_hold(app):
     assert not app.move_holds
     for datapath in switches:
         assert installed(app, datapath.id) == app.desired_flows(datapath.id)
+
+
+def test_link_state_change_skips_resync(app):
+    # A host leaving a cell takes the link down (a radio link lost); the
+    # switch's ports stay the same, so its flows need no resync.
+    one, two = moved_from_one_to_two(app)
+    network = app.state.network()
+    one.sent.clear()
+
+    port_status(app, one, 2, one.ofproto.OFPPR_MODIFY)
+
+    assert not app.sync_busy()
+    assert app.state.network() is network
+    finish_resyncs(app)
+    assert one.sent == []
+
+
+def test_new_port_gets_its_flows(app):
+    one, two = moved_from_one_to_two(app)
+    one.sent.clear()
+
+    port_status(app, one, 4, one.ofproto.OFPPR_ADD)
+    finish_resyncs(app)
+
+    matched_ports = [dict(message.match.items()).get('in_port')
+                     for message in one.sent
+                     if type(message).__name__ == 'OFPFlowMod']
+    assert 4 in matched_ports

@@ -309,16 +309,20 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
             ports.pop(port.port_no, None)
         else:
             ports[port.port_no] = port.hw_addr
-        self.state.set_ports(datapath.id, ports)
+        changed = self.state.set_ports(datapath.id, ports)
         self.note_port_status(datapath.id, port.port_no, deleted)
-        # Rebuild the model now: with 100,000 bindings that takes about a
-        # second, which the hand-over that often follows a port change
-        # (a host unplugged here) would otherwise spend.
-        self.state.network()
         self.logger.debug('switch %016x port %d %s', datapath.id,
                           port.port_no, {ofproto.OFPPR_ADD: 'added',
                                          ofproto.OFPPR_DELETE: 'deleted'}
                           .get(ev.msg.reason, 'modified'))
+        if not changed:
+            # A link going down or up changes no flow: the flows depend on
+            # which ports exist, not on their state.
+            return
+        # Rebuild the model now: with 100,000 bindings that takes about a
+        # second, which the hand-over that often follows a port change
+        # (a host unplugged here) would otherwise spend.
+        self.state.network()
         self.sync_switch(datapath.id)
 
     @set_ev_cls(topology_event.EventLinkAdd)

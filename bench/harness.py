@@ -528,8 +528,9 @@ def stop_process(process, timeout=5.0):
 class TmipRun:
     """A TMip network with its controller, started and ready for traffic.
 
-    ``start`` builds ``TmipTopo(cells, hosts)`` under the prefix and
-    writes the controller's config (``extra`` adds ``[tmip]`` options).
+    ``start`` builds ``TmipTopo(cells, hosts, **topo_options)`` under the
+    prefix and writes the controller's config (``extra`` adds ``[tmip]``
+    options).
     It starts ``ryu-manager tmip_ryu.apps``, connects the bridges and
     waits for every core link.  Then it gives the mobile hosts a lease by
     DHCP and waits until every bridge has the flows the controller
@@ -537,11 +538,12 @@ class TmipRun:
     """
 
     def __init__(self, run_dir, prefix, cells=3, hosts='1', extra=None,
-                 state_file=None):
+                 state_file=None, **topo_options):
         self.run_dir = run_dir
         self.prefix = prefix
         self.cells = cells
         self.hosts = hosts
+        self.topo_options = topo_options
         self.extra = dict(extra or {})
         self.state_file = state_file or os.path.join(run_dir,
                                                      'state.sqlite')
@@ -564,7 +566,7 @@ class TmipRun:
             return max(1.0, deadline - time.monotonic())
 
         self.net = build_network(self.prefix, cells=self.cells,
-                                 hosts=self.hosts)
+                                 hosts=self.hosts, **self.topo_options)
         config_path = os.path.join(self.run_dir, 'tmip.conf')
         with open(config_path, 'w') as config_file:
             config_file.write(tmip_topo.controller_config(

@@ -157,6 +157,10 @@ def parse_arguments(argv):
     parser.add_argument('--run-dir', default=None,
                         help='directory for the config, logs and state '
                              '(default: a new one under /var/tmp)')
+    parser.add_argument('--prewired', action='store_true',
+                        help='wire each host to every cell and move it by '
+                             'taking one link down and another up, as a '
+                             'radio link would')
     parser.add_argument('--dwell', type=float, default=4.0,
                         help='seconds the host stays in each cell '
                              '(default 4)')
@@ -229,7 +233,8 @@ class Demo:
             topo = tmip_topo.TmipTopo(cells=self.args.cells,
                                       hosts=self.args.hosts,
                                       prefix=self.args.prefix,
-                                      dhcp_client=self.args.dhcp_client)
+                                      dhcp_client=self.args.dhcp_client,
+                                      prewired=self.args.prewired)
         except ValueError as problem:
             raise DemoError('invalid topology: %s' % problem)
         try:

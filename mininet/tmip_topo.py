@@ -22,6 +22,7 @@ its own globals, so the names here avoid those ``mn`` uses, and ``CLI``
 is set on purpose: ``mn`` opens that class as its CLI.
 """
 
+import fcntl
 import inspect
 import ipaddress
 import json
@@ -29,6 +30,7 @@ import os
 import random
 import re
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -247,6 +249,105 @@ class CoreIntf(Intf):
         return result
 
 
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+# struct ifreq: the interface name, then a union of 24 bytes whose first
+# member here is the short of interface flags.
+_IFREQ_FLAGS = struct.Struct('16sH22x')
+
+
+def set_link_up(name, up):
+    """Set or clear the up flag of interface ``name`` of this namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control:
+        request = _IFREQ_FLAGS.pack(name.encode(), 0)
+        _name, flags = _IFREQ_FLAGS.unpack(
+            fcntl.ioctl(control, _SIOCGIFFLAGS, request))
+        new_flags = flags | _IFF_UP if up else flags & ~_IFF_UP
+        if new_flags != flags:
+            fcntl.ioctl(control, _SIOCSIFFLAGS,
+                        _IFREQ_FLAGS.pack(name.encode(), new_flags))
+
+
+class RadioHub(Node):
+    """A mobile host's links to every cell, of which one is up at a time.
+
+    The hub is a Linux bridge in the root namespace.  Port 0 leads to the
+    host and port ``c`` to the switch of cell ``c``.  ``move`` takes the
+    link to the old cell down and the one to the new cell up, as a radio
+    link is lost and another found.  No switch port is added or deleted.
+    The bridge sends no frame of its own: IPv6 is off on it and on its
+    ports, and spanning tree and multicast snooping are off.  Bridged
+    frames skip the root namespace's iptables.
+    """
+
+    def config(self, active_port=None, **params):
+        """Make the bridge, enslave every port, bring up ``active_port``."""
+        result = super().config(**params)
+        names = [intf.name for intf in self.intfList() if intf.name != 'lo']
+        # With br_netfilter loaded, bridged frames would otherwise pass
+        # the root namespace's iptables, whose FORWARD chain may drop them.
+        commands = ['ip link add name %s type bridge stp_state 0 '
+                    'mcast_snooping 0 nf_call_iptables 0 nf_call_ip6tables 0 '
+                    'nf_call_arptables 0' % self.name,
+                    'sysctl -qw net.ipv6.conf.%s.disable_ipv6=1' % self.name]
+        for name in names:
+            commands += ['sysctl -qw net.ipv6.conf.%s.disable_ipv6=1' % name,
+                         'ethtool -K %s tx off rx off' % name,
+                         'ip link set dev %s master %s' % (name, self.name)]
+        self.active_intf = self.intfs.get(active_port)
+        for port, intf in self.intfs.items():
+            state = 'up' if port in (0, active_port) else 'down'
+            commands.append('ip link set dev %s %s' % (intf.name, state))
+        commands.append('ip link set dev %s up' % self.name)
+        for command in commands:
+            output = self.cmd(command + '; echo "exit=$?"')
+            if 'exit=0' not in output:
+                raise RuntimeError('%s failed on %s: %s'
+                                   % (command, self.name, output.strip()))
+        return result
+
+    def cell_links(self):
+        """Return {switch: (hub interface, switch interface)} of the cells."""
+        links = {}
+        for port, intf in self.intfs.items():
+            if port == 0 or intf.link is None:
+                continue
+            link = intf.link
+            peer = link.intf2 if link.intf1 is intf else link.intf1
+            links[peer.node] = (intf, peer)
+        return links
+
+    def active_switch(self):
+        """Return the switch whose link is up, or None."""
+        for switch, (intf, _peer) in self.cell_links().items():
+            if intf is self.active_intf:
+                return switch
+        return None
+
+    def switch_to(self, switch):
+        """Bring ``switch``'s link up and every other cell link down.
+
+        Returns the switch's interface of that link.  The hub lives in the
+        root namespace, as this process does, so each change is one
+        ioctl, with no command to start.
+        """
+        links = self.cell_links()
+        if switch not in links:
+            raise ValueError('%s has no link to %s' % (self.name, switch))
+        for other, (intf, _peer) in links.items():
+            if other is not switch:
+                set_link_up(intf.name, False)
+        set_link_up(links[switch][0].name, True)
+        self.active_intf = links[switch][0]
+        return links[switch][1]
+
+    def terminate(self):
+        """Delete the bridge, then stop the node's shell."""
+        self.cmd('ip link del dev %s' % self.name)
+        super().terminate()
+
+
 class TmipTopo(Topo):
     """N TMip cells joined by a core switch, with an uplink router.
 
@@ -262,10 +363,15 @@ class TmipTopo(Topo):
     can run at once without clashing bridge or interface names.
     ``standalone`` makes every bridge a plain learning switch with no
     controller, to check the emulation on its own.
+
+    With ``prewired``, host ``h<n>`` reaches every cell through its
+    ``RadioHub`` ``w<n>``, at port ``FIRST_HOST_PORT + n - 1`` of each
+    cell switch, and a move changes which link is up (a radio hand-over)
+    instead of moving the host's port to another bridge (a cable).
     """
 
     def build(self, cells=3, hosts=1, prefix='', standalone=False,
-              dhcp_client='dhclient', host_clients=None):
+              dhcp_client='dhclient', host_clients=None, prewired=False):
         if not 1 <= cells <= 253:
             raise ValueError('cells: %r must be 1 to 253' % (cells,))
         self.cells = cells
@@ -293,15 +399,18 @@ class TmipTopo(Topo):
         core = self.addSwitch(prefix + 's%d' % CORE_DPID,
                               dpid='%016x' % CORE_DPID, role='core',
                               **switch_options)
-        number = 0
+        switches = {}
         for cell in range(1, cells + 1):
             switch = self.addSwitch(prefix + 's%d' % cell,
                                     dpid='%016x' % cell, cell=cell,
                                     role='cell', **switch_options)
+            switches[cell] = switch
             self.addLink(switch, router, port1=UPLINK_PORT, port2=cell,
                          params2={'ip': uplink_addresses(cell)[1] + '/30'})
             self.addLink(switch, core, port1=CORE_PORT, port2=cell,
                          intf=CoreIntf)
+        number = 0
+        for cell in range(1, cells + 1):
             for index in range(counts[cell - 1]):
                 number += 1
                 name = prefix + 'h%d' % number
@@ -309,7 +418,17 @@ class TmipTopo(Topo):
                              mac=host_mac(number),
                              dhcp_client=clients.get(name, dhcp_client),
                              home_cell=cell)
-                self.addLink(name, switch, port2=FIRST_HOST_PORT + index)
+                if not prewired:
+                    self.addLink(name, switches[cell],
+                                 port2=FIRST_HOST_PORT + index)
+                    continue
+                hub = self.addNode(prefix + 'w%d' % number, cls=RadioHub,
+                                   inNamespace=False, ip=None,
+                                   active_port=cell)
+                self.addLink(name, hub, port2=0)
+                for other, switch in switches.items():
+                    self.addLink(hub, switch, port1=other,
+                                 port2=FIRST_HOST_PORT + number - 1)
         self._check_interface_names()
 
     def _check_interface_names(self):
@@ -403,10 +522,13 @@ def existing_names(topo):
     it is about to create, which would tear down someone else's network.
     """
     names = set()
-    for switch in topo.switches():
-        names.add(switch)
-        for port in topo.ports[switch]:
-            names.add('%s-eth%d' % (switch, port))
+    in_root = [node for node in topo.nodes()
+               if topo.isSwitch(node)
+               or topo.nodeInfo(node).get('inNamespace') is False]
+    for node in in_root:
+        names.add(node)
+        for port in topo.ports[node]:
+            names.add('%s-eth%d' % (node, port))
     bridges = set(run_checked('ovs-vsctl', 'list-br').split())
     links = set()
     for line in run_checked('ip', '-o', 'link', 'show').splitlines():
@@ -498,8 +620,8 @@ def listen_port(host='0.0.0.0'):
     """Return a TCP port that a server such as ryu-manager may listen on.
 
     The port lies below the kernel's ephemeral range, from which outgoing
-    connections take their local ports, so that none of them can take it
-    before the server binds it; it is free on ``host`` now, and this
+    connections take their local ports, so none of them can take it
+    before the server binds it.  It is free on ``host`` now, and this
     process never returns it twice.
     """
     family = socket.AF_INET6 if ':' in host else socket.AF_INET
@@ -556,7 +678,9 @@ def move(net, host, switch, port=None, announce=True):
     The switch side of the host's veth leaves its bridge and joins the
     other one in one OVS transaction, as a cable moved from one socket to
     another.  The host keeps its interface, MAC and IP address, and its
-    carrier stays up.  ``host`` and ``switch`` are nodes or names.
+    carrier stays up.  ``host`` and ``switch`` are nodes or names.  A
+    host with a ``RadioHub`` keeps its ports: its link to the old switch
+    goes down and the one to ``switch`` comes up.
 
     Without ``port``, a host returning to a switch gets the port it had
     there if that port is free, as a person plugging back into the same
@@ -576,6 +700,9 @@ def move(net, host, switch, port=None, announce=True):
     if link is None:
         raise ValueError('%s has no link to move' % host)
     switch_intf = link.intf2 if link.intf1 is host_intf else link.intf1
+    if isinstance(switch_intf.node, RadioHub):
+        return _move_radio_link(switch_intf.node, host, new_switch, port,
+                                announce)
     old_switch = switch_intf.node
     if old_switch is new_switch:
         return old_switch.ports[switch_intf]
@@ -615,6 +742,21 @@ def move(net, host, switch, port=None, announce=True):
     return port
 
 
+def _move_radio_link(hub, host, switch, port, announce):
+    _intf, switch_intf = hub.cell_links().get(switch, (None, None))
+    if switch_intf is None:
+        raise ValueError('%s has no link to %s' % (host, switch))
+    fixed = switch.ports[switch_intf]
+    if port is not None and port != fixed:
+        raise ValueError('%s reaches %s at port %d only, not %d'
+                         % (host, switch, fixed, port))
+    if hub.active_switch() is not switch:
+        hub.switch_to(switch)
+        if announce:
+            send_announcement(host)
+    return fixed
+
+
 def send_announcement(host):
     """Send one gratuitous ARP for the host's address; False if it has none.
 
@@ -639,9 +781,18 @@ def switch_of(host):
 
 
 def attachment(host):
-    """Return (switch, OpenFlow port) where a host's link is attached."""
+    """Return (switch, OpenFlow port) where a host's link is attached.
+
+    For a host with a ``RadioHub``, that is where its active link leads,
+    or (None, None) while no link is up.
+    """
     link = host.defaultIntf().link
     peer = link.intf2 if link.intf1 is host.defaultIntf() else link.intf1
+    if isinstance(peer.node, RadioHub):
+        switch = peer.node.active_switch()
+        if switch is None:
+            return None, None
+        peer = peer.node.cell_links()[switch][1]
     return peer.node, peer.node.ports[peer]
 
 

@@ -37,7 +37,7 @@ class Emulation:
     """
 
     def __init__(self, run_dir, cells=3, hosts=1, dhcp_client='dhclient',
-                 host_clients=None, standalone=False):
+                 host_clients=None, standalone=False, prewired=False):
         self.run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         self.cells = cells
@@ -51,7 +51,7 @@ class Emulation:
             topo = tmip_topo.TmipTopo(
                 cells=cells, hosts=hosts, prefix=self.prefix,
                 standalone=standalone, dhcp_client=dhcp_client,
-                host_clients=clients)
+                host_clients=clients, prewired=prewired)
             try:
                 self.net = tmip_topo.build_network(topo)
                 break

@@ -10,11 +10,14 @@ import demo
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize('links', [[], ['--prewired']],
+                         ids=['cable', 'radio'])
 def test_demo_roams_host_through_every_cell(controller_factory, tmp_path,
-                                            capsys):
+                                            capsys, links):
     prefix = 'e%02dd' % (os.getpid() % 100)
     args = demo.parse_arguments(['--prefix', prefix, '--dwell', '2',
-                                 '--run-dir', str(tmp_path / 'demo')])
+                                 '--run-dir', str(tmp_path / 'demo')]
+                                + links)
     run = demo.Demo(args)
     try:
         run.build()

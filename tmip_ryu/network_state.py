@@ -46,14 +46,20 @@ class NetworkState:
     def set_ports(self, dpid, ports):
         """Record a switch's physical ports as {port_no: hw_addr}.
 
-        Returns whether that changed the switch's ports.
+        Returns whether that changed the network model.  It does not when
+        only a port's link state changed, nor when the deleted port still
+        has a host placed on it, which the model keeps (see ``switches``).
         """
         recorded = {number: hw_addr.lower()
                     for number, hw_addr in ports.items()
                     if number < _MAX_PHYSICAL_PORT}
-        if self.ports.get(dpid) == recorded:
+        known = self.ports.get(dpid)
+        if known == recorded:
             return False
+        before = self._switch_of(dpid) if known is not None else None
         self.ports[dpid] = recorded
+        if before is not None and self._switch_of(dpid) == before:
+            return False
         self._network = None
         return True
 
@@ -169,15 +175,26 @@ class NetworkState:
         for host in self.placements.values():
             host_ports.setdefault(host.dpid, set()).add(host.port)
         switches = {}
-        for dpid, ports in self.ports.items():
-            cell = self.cell_of(dpid)
-            if cell is None:
-                continue
-            roles = {port: self.port_role(dpid, port) for port in ports}
-            for port in host_ports.get(dpid, ()):
-                roles.setdefault(port, rules.ACCESS)
-            switches[dpid] = rules.Switch(dpid=dpid, cell=cell, ports=roles)
+        for dpid in self.ports:
+            switch = self._switch(dpid, host_ports.get(dpid, ()))
+            if switch is not None:
+                switches[dpid] = switch
         return switches
+
+    def _switch_of(self, dpid):
+        """Return the model of one switch, or None; see ``switches``."""
+        host_ports = {host.port for host in self.placements.values()
+                      if host.dpid == dpid}
+        return self._switch(dpid, host_ports)
+
+    def _switch(self, dpid, host_ports):
+        cell = self.cell_of(dpid)
+        if cell is None:
+            return None
+        roles = {port: self.port_role(dpid, port) for port in self.ports[dpid]}
+        for port in host_ports:
+            roles.setdefault(port, rules.ACCESS)
+        return rules.Switch(dpid=dpid, cell=cell, ports=roles)
 
     def uplinks(self):
         """Return the configured uplinks of connected switches."""

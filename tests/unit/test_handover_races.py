@@ -44,11 +44,12 @@ def moved_from_one_to_two(app):
     return one, two
 
 
-def port_status(app, datapath, port_no, reason):
+def port_status(app, datapath, port_no, reason, link_down=False):
     """Deliver a port status message to the controller."""
+    state = datapath.ofproto.OFPPS_LINK_DOWN if link_down else 0
     ev = types.SimpleNamespace(msg=types.SimpleNamespace(
         datapath=datapath, reason=reason,
-        desc=types.SimpleNamespace(port_no=port_no,
+        desc=types.SimpleNamespace(port_no=port_no, state=state,
                                    hw_addr='0a:00:00:00:01:02')))
     app.port_status_handler(ev)
 
@@ -172,7 +173,7 @@ def test_link_state_change_skips_resync(app):
     network = app.state.network()
     one.sent.clear()
 
-    port_status(app, one, 2, one.ofproto.OFPPR_MODIFY)
+    port_status(app, one, 2, one.ofproto.OFPPR_MODIFY, link_down=True)
 
     assert not app.sync_busy()
     assert app.state.network() is network
@@ -191,3 +192,57 @@ def test_new_port_gets_its_flows(app):
                      for message in one.sent
                      if type(message).__name__ == 'OFPFlowMod']
     assert 4 in matched_ports
+
+
+def test_unplugging_host_port_waits_for_move(app):
+    # The cable left the port with the host on it: the host's flows stay
+    # there until its move takes them away, and the move resyncs.
+    one, two = _two_cells_with_host(app)
+    network = app.state.network()
+
+    delete_port(app, one, 2)
+
+    assert not app.sync_busy()
+    assert app.state.network() is network
+    packet_in(app, two, 3, HOST_ARP)
+    _run_greenthreads(app, (one, two))
+    finish_resyncs(app)
+    assert app.register.get(HOST).dpid == 2
+    assert 2 not in app.state.network().switches[1].ports
+
+
+def test_deleting_empty_port_resyncs_switch(app):
+    one, two = moved_from_one_to_two(app)
+    finish_resyncs(app)
+    one.sent.clear()
+
+    delete_port(app, one, 3)
+    finish_resyncs(app)
+
+    assert any(type(message).__name__ == 'OFPFlowMod'
+               and dict(message.match.items()).get('in_port') == 3
+               for message in one.sent)
+
+
+def test_frame_from_down_link_is_dropped(app):
+    one, two = moved_from_one_to_two(app)
+    port_status(app, one, 2, one.ofproto.OFPPR_MODIFY, link_down=True)
+
+    packet_in(app, one, 2, HOST_ARP)
+    _run_greenthreads(app, (one, two))
+
+    assert app.register.get(HOST).dpid == 2
+    assert app.counters['frames_from_down_ports'] == 1
+    assert len(app.coordinator.history()) == 1
+
+
+def test_frame_after_link_up_moves_host(app):
+    one, two = moved_from_one_to_two(app)
+    port_status(app, one, 2, one.ofproto.OFPPR_MODIFY, link_down=True)
+    port_status(app, one, 2, one.ofproto.OFPPR_MODIFY)
+
+    packet_in(app, one, 2, HOST_ARP)
+    _run_greenthreads(app, (one, two))
+
+    assert app.register.get(HOST).dpid == 1
+    assert 'frames_from_down_ports' not in app.counters

@@ -310,14 +310,15 @@ class TmipController(HandoverMixin, HostPacketMixin, app_manager.RyuApp):
         else:
             ports[port.port_no] = port.hw_addr
         changed = self.state.set_ports(datapath.id, ports)
-        self.note_port_status(datapath.id, port.port_no, deleted)
+        link_down = bool(getattr(port, 'state', 0) & ofproto.OFPPS_LINK_DOWN)
+        self.note_port_status(datapath.id, port.port_no, deleted, link_down)
         self.logger.debug('switch %016x port %d %s', datapath.id,
                           port.port_no, {ofproto.OFPPR_ADD: 'added',
                                          ofproto.OFPPR_DELETE: 'deleted'}
                           .get(ev.msg.reason, 'modified'))
         if not changed:
-            # A link going down or up changes no flow: the flows depend on
-            # which ports exist, not on their state.
+            # A link went down or up, or the deleted port still has a host
+            # on it: the flows stay.  The host's move away resyncs it.
             return
         # Rebuild the model now: with 100,000 bindings that takes about a
         # second, which the hand-over that often follows a port change

@@ -24,8 +24,8 @@ from tmip_ryu.packets import parse_frame
 _IGNORED_ETHERTYPES = (ether_types.ETH_TYPE_LLDP, 0x8809, 0x88f5)
 # A host may have at most this many frames waiting for its hand-over.
 _MAX_HELD_FRAMES = 64
-# For this many seconds after a port is deleted, a frame from it is a
-# frame Open vSwitch received before the deletion, not a new port.
+# For this many seconds after a port is deleted or its link goes down, a
+# frame from it is one Open vSwitch received before, not a host arriving.
 DELETED_PORT_SECONDS = 2.0
 
 
@@ -46,18 +46,29 @@ class HostPacketMixin:
         self.held_frames = {}     # mac -> [(dpid, in_port, data)]
         self.pool_warnings = {}   # cell -> time of the last warning
         self.deleted_ports = {}   # (dpid, port) -> time it was deleted
+        self.down_ports = {}      # (dpid, port) -> time its link went down
 
-    def note_port_status(self, dpid, port, deleted):
-        """Record when a port is deleted, and forget it when it returns."""
+    def note_port_status(self, dpid, port, deleted, link_down=False):
+        """Record when a port is deleted or its link goes down.
+
+        Both are forgotten when the port returns with its link up, and
+        after ``DELETED_PORT_SECONDS``.
+        """
         key = (dpid, port)
+        now = time.monotonic()
         if deleted:
-            now = time.monotonic()
             self.deleted_ports[key] = now
-            for old in [k for k, at in self.deleted_ports.items()
-                        if now - at > DELETED_PORT_SECONDS]:
-                del self.deleted_ports[old]
+            self.down_ports.pop(key, None)
+        elif link_down:
+            self.down_ports.setdefault(key, now)
+            self.deleted_ports.pop(key, None)
         else:
             self.deleted_ports.pop(key, None)
+            self.down_ports.pop(key, None)
+        for recorded in (self.deleted_ports, self.down_ports):
+            for old in [k for k, at in recorded.items()
+                        if now - at > DELETED_PORT_SECONDS]:
+                del recorded[old]
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def packet_in_handler(self, ev):
@@ -102,6 +113,18 @@ class HostPacketMixin:
         cell = self.state.cell_of(datapath.id)
         if cell is None:
             self.count('frames_on_switch_without_cell')
+            return
+        down_at = self.down_ports.get((datapath.id, in_port))
+        if down_at is not None and \
+                detected_at - down_at < DELETED_PORT_SECONDS:
+            # Received before the link went down (a host that left by
+            # radio, say).  A host that comes back within the window
+            # and whose frame overtakes the link-up status loses that
+            # frame, and is seen at its next one.
+            self.count('frames_from_down_ports')
+            self.logger.debug('switch %016x port %d: frame from %s after '
+                              'the link went down, dropped', datapath.id,
+                              in_port, mac)
             return
         ports = self.state.ports.get(datapath.id, {})
         if in_port not in ports:

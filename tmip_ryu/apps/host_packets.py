@@ -26,7 +26,7 @@ _IGNORED_ETHERTYPES = (ether_types.ETH_TYPE_LLDP, 0x8809, 0x88f5)
 _MAX_HELD_FRAMES = 64
 # For this many seconds after a port is deleted or its link goes down, a
 # frame from it is one Open vSwitch received before, not a host arriving.
-DELETED_PORT_SECONDS = 2.0
+STALE_FRAME_SECONDS = 2.0
 
 
 def is_host_mac(mac):
@@ -52,7 +52,7 @@ class HostPacketMixin:
         """Record when a port is deleted or its link goes down.
 
         Both are forgotten when the port returns with its link up, and
-        after ``DELETED_PORT_SECONDS``.
+        after ``STALE_FRAME_SECONDS``.
         """
         key = (dpid, port)
         now = time.monotonic()
@@ -67,7 +67,7 @@ class HostPacketMixin:
             self.down_ports.pop(key, None)
         for recorded in (self.deleted_ports, self.down_ports):
             for old in [k for k, at in recorded.items()
-                        if now - at > DELETED_PORT_SECONDS]:
+                        if now - at > STALE_FRAME_SECONDS]:
                 del recorded[old]
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
@@ -116,11 +116,9 @@ class HostPacketMixin:
             return
         down_at = self.down_ports.get((datapath.id, in_port))
         if down_at is not None and \
-                detected_at - down_at < DELETED_PORT_SECONDS:
-            # Received before the link went down (a host that left by
-            # radio, say).  A host that comes back within the window
-            # and whose frame overtakes the link-up status loses that
-            # frame, and is seen at its next one.
+                detected_at - down_at < STALE_FRAME_SECONDS:
+            # Received before the link went down.  A host back within the
+            # window loses a frame that overtakes the link-up status.
             self.count('frames_from_down_ports')
             self.logger.debug('switch %016x port %d: frame from %s after '
                               'the link went down, dropped', datapath.id,
@@ -130,7 +128,7 @@ class HostPacketMixin:
         if in_port not in ports:
             deleted_at = self.deleted_ports.get((datapath.id, in_port))
             if deleted_at is not None and \
-                    detected_at - deleted_at < DELETED_PORT_SECONDS:
+                    detected_at - deleted_at < STALE_FRAME_SECONDS:
                 # Open vSwitch passed up a frame it received before the
                 # port was deleted (its port moved to another bridge).
                 self.count('frames_from_deleted_ports')

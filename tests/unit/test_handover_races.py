@@ -246,3 +246,17 @@ def test_frame_after_link_up_moves_host(app):
 
     assert app.register.get(HOST).dpid == 1
     assert 'frames_from_down_ports' not in app.counters
+
+
+def test_frame_after_down_window_moves_host(app):
+    # A host that returns by radio can announce itself before the port
+    # status of its link going up arrives; past the short window after
+    # the link went down, that frame moves it.
+    one, two = moved_from_one_to_two(app)
+    port_status(app, one, 2, one.ofproto.OFPPR_MODIFY, link_down=True)
+    app.down_ports[(1, 2)] -= 0.3
+
+    packet_in(app, one, 2, HOST_ARP)
+    _run_greenthreads(app, (one, two))
+
+    assert app.register.get(HOST).dpid == 1

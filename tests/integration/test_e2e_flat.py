@@ -103,6 +103,35 @@ def test_move_keeps_interface_mac_and_address(emulation_factory):
     assert ping(emulation.host(2), '10.9.0.1', count=10, timeout=1) >= 1
 
 
+def test_announcement_leaves_arp_cache_alone(emulation_factory, tmp_path):
+    emulation = _flat(emulation_factory)
+    host, peer = emulation.host(1), emulation.host(2)
+    assert ping(host, '10.9.0.2', count=1, timeout=2) == 1
+    switch_port = '%s-eth3' % emulation.switch(1).name
+    capture = tmp_path / 'announcement.txt'
+    with open(capture, 'w') as output:
+        tcpdump = subprocess.Popen(
+            ['tcpdump', '-l', '-n', '-e', '-Q', 'in', '-i', switch_port,
+             'arp'], stdout=output, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        sent = tmip_topo.send_announcement(host)
+        time.sleep(0.5)
+    finally:
+        tcpdump.terminate()
+        tcpdump.wait()
+
+    assert sent
+    assert 'Request who-has 10.9.0.1 tell 10.9.0.1' in capture.read_text()
+    assert peer.MAC() in host.cmd('ip neigh show 10.9.0.2')
+
+
+def test_announcement_needs_an_address(emulation_factory):
+    emulation = emulation_factory(cells=2, hosts=1, standalone=True)
+
+    assert not tmip_topo.send_announcement(emulation.host(1))
+
+
 def test_tcp_session_survives_moves_in_flat_network(emulation_factory):
     emulation = _flat(emulation_factory)
     roaming = emulation.host(1)

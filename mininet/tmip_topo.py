@@ -293,8 +293,9 @@ def _wait_forwarding(name, timeout=1.0):
             if state.read().strip() == _BRIDGE_PORT_FORWARDING:
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError('bridge port %s does not forward %.1f s after '
-                               'its link came up' % (name, timeout))
+            raise RuntimeError('timed out after %.1f s waiting for bridge '
+                               'port %s to forward after its link came up'
+                               % (timeout, name))
         time.sleep(0.0002)
 
 

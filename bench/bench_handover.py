@@ -405,10 +405,7 @@ def summary_rows(results):
         ['probe datagrams lost per move, ext -> h1 / h1 -> ext',
          '%s / %s (p50)' % (_p50(tmip['down']['lost']),
                             _p50(tmip['up']['lost'])), ''],
-        ['TCP session alive after move',
-         '%d of %d (session %s)' % (
-             tmip['tcp_alive_after'], moves,
-             'completed' if tmip['tcp_session_completed'] else 'failed'),
+        ['TCP session alive after move', _tcp_survival(tmip),
          '%d of %d' % (moves, moves)],
     ]
     radio = results.get('tmip_radio')
@@ -423,10 +420,7 @@ def summary_rows(results):
             ['by link state: data-plane gap, h1 -> ext',
              harness.format_stats(radio['up']['gap_ms']), 'p50 < 20 ms'],
             ['by link state: TCP session alive after move',
-             '%d of %d (session %s)' % (
-                 radio['tcp_alive_after'], len(radio['moves']),
-                 'completed' if radio['tcp_session_completed']
-                 else 'failed'), ''],
+             _tcp_survival(radio), ''],
         ]
     baseline = results.get('baseline')
     if baseline:
@@ -443,6 +437,13 @@ def summary_rows(results):
              '%d of %d' % (baseline['tcp_alive_after'], moves), ''],
         ]
     return rows
+
+
+def _tcp_survival(figures):
+    """Return 'N of M (session completed|failed)' for a TMip run."""
+    return '%d of %d (session %s)' % (
+        figures['tcp_alive_after'], len(figures['moves']),
+        'completed' if figures['tcp_session_completed'] else 'failed')
 
 
 def _p50(stats):

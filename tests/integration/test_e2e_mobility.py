@@ -22,8 +22,9 @@ def test_hosts_in_different_cells_ping_each_other(tmip):
                     timeout=2) >= 2, (source, target)
 
 
-def test_tcp_session_survives_moves_a_b_c_a(tmip):
-    emulation, controller = tmip(cells=3, hosts=1)
+@pytest.mark.parametrize('prewired', [False, True], ids=['cable', 'radio'])
+def test_tcp_session_survives_moves_a_b_c_a(tmip, prewired):
+    emulation, controller = tmip(cells=3, hosts=1, prewired=prewired)
     roaming, peer = emulation.host(1), emulation.host(2)
     session = emulation.iperf(peer, roaming, 5201, duration=16)
     assert session.wait_progress(session.started_at)

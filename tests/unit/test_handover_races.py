@@ -249,9 +249,9 @@ def test_frame_after_link_up_moves_host(app):
 
 
 def test_frame_after_down_window_moves_host(app):
-    # A host that returns by radio can announce itself before the port
-    # status of its link going up arrives; past the short window after
-    # the link went down, that frame moves it.
+    # A returning host can announce itself before the link-up status
+    # arrives.  Once the short window after the link went down is over,
+    # that frame moves the host.
     one, two = moved_from_one_to_two(app)
     port_status(app, one, 2, one.ofproto.OFPPR_MODIFY, link_down=True)
     app.down_ports[(1, 2)] -= 0.3

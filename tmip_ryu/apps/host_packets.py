@@ -27,10 +27,9 @@ _MAX_HELD_FRAMES = 64
 # For this many seconds after a port is deleted, a frame from it is one
 # Open vSwitch received before the deletion, not a host arriving.
 STALE_FRAME_SECONDS = 2.0
-# The same after a port's link goes down.  In the hand-over benchmark,
-# such frames moved the host back 15 to 26 ms after its move started.
-# The window is short because a host that returns announces itself as
-# soon as its link is up, and that frame can overtake the port status.
+# The same after a port's link goes down, but short, because a returning
+# host's first frame can overtake the link-up status.  In the hand-over
+# benchmark, stale frames came 15 to 26 ms after the move started.
 DOWN_LINK_SECONDS = 0.25
 
 
